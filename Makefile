@@ -1,0 +1,41 @@
+# graphdet: `make demo` and `make test` work on a fresh clone of a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+GD     := $(VENV)/bin/graphdet
+DEMO   ?= demo
+# pytest workers: the CI box has 2 cores
+JOBS   ?= 2
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: install
+	$(GD) generate --seed 7 --tenants 3 --days 30 --out $(DEMO)/log --overwrite \
+	    --mbox $(DEMO)/raw.mbox.gz --raw-limit 2000
+	$(GD) ingest $(DEMO)/raw.mbox.gz --tenant-config $(DEMO)/log/tenants.yaml \
+	    --out $(DEMO)/ingested --overwrite
+	$(GD) summary $(DEMO)/log --report $(DEMO)/report.md
+
+test: install
+	$(PY) -m pytest -q -n $(JOBS) tests
+
+lint: install
+	$(VENV)/bin/ruff check graphdet serving training tests bench
+	$(VENV)/bin/mypy
+
+bench: install
+	mkdir -p bench/out
+	$(PY) bench/bench_ingest.py --out bench/out
+	$(PY) bench/bench_generate.py --messages 1000000
+
+clean:
+	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache .hypothesis

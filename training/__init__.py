@@ -1,0 +1,1 @@
+"""Training and periodic-job scripts (thin: they call graphdet library functions)."""
