@@ -186,7 +186,9 @@ def to_tables(ctx: Ctx, b: Batch, id_base: int, campaign_ids: list[str]) -> dict
     cols: dict[str, pa.Array] = {
         "tenant": take_str(pa.array([ctx.org.tenant]), np.zeros(n, np.int64)),
         "message_id": ids,
-        "received_at": pa.array(b.time, pa.timestamp("us", tz="UTC")),
+        # whole seconds: what an RFC 5322 Date/Received header can carry, so rendered mail
+        # ingests back to the same time
+        "received_at": pa.array(b.time // 1_000_000 * 1_000_000, pa.timestamp("us", tz="UTC")),
         "from_addr": pc.take(ea["addr"], sender),
         "from_name": pc.take(ea["name"], sender),
         "to": _addresses(ea, b.to_cnt, b.to_val),
@@ -195,7 +197,7 @@ def to_tables(ctx: Ctx, b: Batch, id_base: int, campaign_ids: list[str]) -> dict
         "reply_to_name": pc.take(ea["name"], rt),
         "return_path": pc.take(ea["return_path"], sender),
         "subject": b.subject,
-        "body": b.body,
+        "body": pc.utf8_trim_whitespace(b.body),
         "urls": b.urls,
         "attachments": b.attachments,
         "spf": spf,

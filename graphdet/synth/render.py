@@ -17,6 +17,7 @@ Python per message (the stdlib email package): meant for subsets, not for millio
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import logging
@@ -123,9 +124,16 @@ def _asctime(t: datetime) -> str:
 
 
 def write_mbox(table: pa.Table, path: str | Path, *, limit: int | None = None) -> int:
-    """Write the first ``limit`` rows (all by default) to an mboxrd file; returns the count."""
+    """Write the first ``limit`` rows (all by default) to an mboxrd file; returns the count.
+
+    A path ending in ``.gz`` is gzip-compressed (with a fixed mtime, so output is repeatable).
+    """
     n = 0
-    with open(path, "wb") as f:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = path.open("wb")
+    f: Any = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+    with raw, f:
         for row in _rows(table, limit):
             data = render_message(row).as_bytes(policy=_POLICY)
             sender = row["return_path"] or row["from_addr"]
