@@ -323,6 +323,9 @@ def read_messages(
     """Read the messages of a log folder as one Arrow table (optionally some columns/rows)."""
     path = Path(path)
     read_log_info(path)
+    if not any((path / "messages").glob("*.parquet")):  # every input record was quarantined
+        table = MESSAGE_SCHEMA.empty_table()
+        return table.select(columns) if columns is not None else table
     dataset = ds.dataset(path / "messages", format="parquet")
     missing = [f.name for f in MESSAGE_SCHEMA if f.name not in dataset.schema.names]
     if missing:

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     """Where a message travels relative to its tenant."""
 
     INBOUND = "inbound"  # external sender -> tenant
@@ -41,7 +41,7 @@ class Direction(str, enum.Enum):
     UNKNOWN = "unknown"  # no tenant config said which domains are internal
 
 
-class AuthResult(str, enum.Enum):
+class AuthResult(enum.StrEnum):
     """Outcome of one authentication method (RFC 8601 result keywords, collapsed)."""
 
     PASS = "pass"
@@ -69,7 +69,7 @@ class AuthResult(str, enum.Enum):
             return cls.NONE
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     """What a message is. SAFE is the negative class; everything else is an attack kind."""
 
     SAFE = "safe"
@@ -86,7 +86,7 @@ class Category(str, enum.Enum):
         return self is not Category.SAFE
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """The final decision handed to the mail flow."""
 
     SAFE = "safe"

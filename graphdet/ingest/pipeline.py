@@ -85,7 +85,7 @@ def parse_record(
             row_label = None
     except RecordError:
         raise
-    except Exception as e:  # noqa: BLE001 - never let one record stop the job
+    except Exception as e:
         logger.exception("parser failed on %s", record.source)
         raise RecordError(f"internal parser error: {type(e).__name__}: {e}") from e
     if label is not None and messages:

@@ -236,7 +236,8 @@ def _walk(
     if filename or disposition.startswith("attachment") or ctype == "message/rfc822":
         if ctype == "message/rfc822":
             inner = part.get_payload()
-            data = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+            first = inner[0] if isinstance(inner, list) and inner else None
+            data = first.as_bytes() if isinstance(first, EmailMessage) else b""
         else:
             raw = part.get_payload(decode=True)
             data = raw if isinstance(raw, bytes) else b""
@@ -297,15 +298,16 @@ def parse_message(
         return_path = normalize_addr(_unsurrogate(rp[0])) or None
 
     mid_values = h.get("message-id", [])
-    mid_match = _MSGID.search(mid_values[0]) if mid_values else None
+    # 8-bit bytes in an id are surrogates until decoded (Arrow cannot write them)
+    mid_match = _MSGID.search(_unsurrogate(mid_values[0])) if mid_values else None
     if mid_match:
         message_id = f"<{mid_match.group(1)}>"
     else:  # deterministic id from content, so re-ingesting gives the same id
         message_id = f"<sha256-{hashlib.sha256(raw).hexdigest()[:32]}@graphdet.invalid>"
 
     irt_values = h.get("in-reply-to", [])
-    irt_match = _MSGID.search(irt_values[0]) if irt_values else None
-    references = tuple(f"<{r}>" for v in h.get("references", []) for r in _MSGID.findall(v))
+    irt_match = _MSGID.search(_unsurrogate(irt_values[0])) if irt_values else None
+    references = tuple(f"<{r}>" for v in h.get("references", []) for r in _MSGID.findall(_unsurrogate(v)))
 
     plain: list[str] = []
     html: list[str] = []
@@ -316,7 +318,7 @@ def parse_message(
     else:
         try:
             _walk(_PARSER.parsebytes(raw), plain, html, attachments)
-        except Exception as e:  # broken MIME deep inside a part  # noqa: BLE001
+        except Exception as e:  # broken MIME deep inside a part
             raise RecordError(f"broken MIME structure: {type(e).__name__}: {e}") from e
 
     urls: list[Url] = []

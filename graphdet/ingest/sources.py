@@ -13,11 +13,12 @@ import io
 import json
 import logging
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pyarrow.parquet as pq
 
@@ -41,7 +42,11 @@ _GIT_PATCH_DATE = b"Mon Sep 17 00:00:00 2001"
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
-    """One input record. Exactly one of ``raw`` / ``row`` / ``error`` is set."""
+    """One input record: its content in ``raw`` (bytes) or ``row`` (a table row).
+
+    ``error``, when set, says why the container could not deliver the record whole (bad
+    JSON, a truncated file); such a record is quarantined with whatever content it has.
+    """
 
     source: str  # file, file:index or file:row N, for quarantine and error messages
     raw: bytes | None = None
@@ -52,7 +57,7 @@ class RawRecord:
 
 def _open(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 
@@ -135,7 +140,7 @@ def _from_line_time(line: bytes) -> datetime | None:
 
 
 _ESCAPED_FROM_LINES = re.compile(rb"(?m)^>(>*From )")
-_MBOX_CHUNK = 16 << 20
+_MBOX_CHUNK = 4 << 20
 
 
 def _is_separator(line: bytes) -> bool:
@@ -169,18 +174,26 @@ def _iter_mbox(path: Path) -> Iterator[RawRecord]:
 
     A separator is a ``From <sender> <date>`` line at the start of the file or after an
     empty line; a git patch's ``From <sha> Mon Sep 17 00:00:00 2001`` line is not one.
-    The file is scanned in 16 MB chunks with ``bytes.find``, not line by line.
+    The file is scanned in 4 MB chunks with ``bytes.find``, not line by line.
     """
     index = 0
     fallback: datetime | None = None
     started = False
     buf = b""
+    broken: str | None = None
+    next_scan = _MBOX_CHUNK
     with _open(path) as f:
+        read = getattr(f, "read1", f.read)
         eof = False
         while not eof:
-            chunk = f.read(_MBOX_CHUNK)
+            try:
+                chunk = read(_MBOX_CHUNK)
+            except (EOFError, OSError, zlib.error) as e:  # truncated or corrupt compression
+                chunk, broken = b"", f"unreadable input: {e} (the message cut here is kept raw)"
             eof = not chunk
             buf += chunk
+            if len(buf) < next_scan and not eof:
+                continue  # read1 returns small pieces: scan once a chunk has gathered
             pos = 0  # start of the current message's content in buf
             # keep the tail unscanned until EOF: a separator may straddle the chunk end
             limit = len(buf) if eof else max(0, len(buf) - 4096)
@@ -191,14 +204,14 @@ def _iter_mbox(path: Path) -> Iterator[RawRecord]:
                 started = True
                 fallback = _from_line_time(buf[line_start:line_end].rstrip(b"\r"))
                 pos = line_end + 1
-            if not started and not eof:
-                continue  # no separator yet: keep reading (the file is not an mbox so far)
-            buf = buf[pos:]
-    if buf.strip() or started:
-        if not started:  # no separator at all: one message
-            yield _mbox_record(path, index, buf, None)
-        else:
-            yield _mbox_record(path, index, buf, fallback)
+            if started:
+                buf = buf[pos:]
+            next_scan = len(buf) + _MBOX_CHUNK
+    if broken is not None:
+        # the message cut by the damage is quarantined with its bytes, not parsed half
+        yield RawRecord(f"{path}:{index}", raw=buf, error=broken)
+    elif buf.strip() or started:
+        yield _mbox_record(path, index, buf, fallback if started else None)
 
 
 def _mbox_record(path: Path, index: int, content: bytes, fallback: datetime | None) -> RawRecord:
@@ -239,7 +252,7 @@ def _iter_csv(path: Path) -> Iterator[RawRecord]:
 def _iter_parquet(path: Path) -> Iterator[RawRecord]:
     try:
         pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for a bad file  # noqa: BLE001
+    except Exception as e:  # pyarrow raises several types for a bad file
         raise IngestError(f"{path}: not a readable Parquet file ({e})") from e
     n = 0
     for batch in pf.iter_batches(batch_size=10_000):
