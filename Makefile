@@ -23,9 +23,10 @@ demo: install
 	    --mbox $(DEMO)/raw.mbox.gz --raw-limit 2000
 	$(GD) ingest $(DEMO)/raw.mbox.gz --tenant-config $(DEMO)/log/tenants.yaml \
 	    --out $(DEMO)/ingested --overwrite
+	$(GD) rebuild --log $(DEMO)/log --out $(DEMO)/snapshots
 	$(GD) summary $(DEMO)/log --report $(DEMO)/report.md
 
-test: install
+test: install lint
 	$(PY) -m pytest -q -n $(JOBS) tests
 
 lint: install
@@ -35,7 +36,8 @@ lint: install
 bench: install
 	mkdir -p bench/out
 	$(PY) bench/bench_ingest.py --out bench/out
-	$(PY) bench/bench_generate.py --messages 1000000
+	$(PY) bench/bench_generate.py --messages 1000000 --write
+	$(PY) bench/bench_rebuild.py --sizes 1000000,3000000,10000000
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache .hypothesis

@@ -68,7 +68,8 @@ def generate(
     Writes the message log (messages/*.parquet), labels.parquet, campaigns.parquet,
     kinds.parquet and tenants.yaml under --out.
     """
-    from graphdet.synth import SynthConfig, generate as run_generate, write_eml_dir, write_generated, write_mbox
+    from graphdet.synth import SynthConfig, write_eml_dir, write_generated, write_mbox
+    from graphdet.synth import generate as run_generate
 
     try:
         kwargs: dict[str, Any] = {"seed": seed, "tenants": tenants, "days": days, "attack_share": attack_share}
@@ -151,6 +152,55 @@ def ingest(
         f"in {stats.records_in}: parsed {stats.parsed}, quarantined {stats.quarantined} "
         f"({stats.rows_written} message rows written to {out_dir})"
     )
+
+
+@app.command()
+def rebuild(
+    log: Annotated[Path, typer.Option("--log", help="Message log folder (what generate or ingest wrote).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Snapshot root: versioned folders + 'current'.")],
+    as_of: Annotated[str | None, typer.Option(help="Build the graph as of this date/time (UTC); default: midnight after the last message.")] = None,
+    lookback_days: Annotated[int, typer.Option(help="Days of history before --as-of that build the graph.")] = 90,
+    engine: Annotated[str, typer.Option(help="Aggregation engine: local (DuckDB).")] = "local",
+    keep: Annotated[int, typer.Option(help="Published versions to keep.")] = 3,
+    force: Annotated[bool, typer.Option(help="Rebuild even if this version is already published.")] = False,
+) -> None:
+    """Rebuild each tenant's communication graph and statistics into a versioned snapshot.
+
+    Exit codes for schedulers: 0 published (or already up to date), 1 failed (message says
+    why), 2 bad usage, 3 nothing to build (no messages in the window).
+    """
+    from graphdet.exceptions import NothingToBuild
+    from graphdet.graph import RebuildConfig, parse_as_of, resolve_engine
+    from graphdet.graph import rebuild as run_rebuild
+
+    try:
+        when = parse_as_of(as_of) if as_of else None
+        with Progress(
+            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total} tenants"), TimeElapsedColumn(),
+            console=console, transient=True,
+        ) as progress:
+            task = progress.add_task("aggregating + statistics", total=None)
+
+            def on_progress(stage: str, done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total, description=stage)
+
+            result = run_rebuild(
+                log, out_dir, as_of=when, config=RebuildConfig(lookback_days=lookback_days),
+                engine=resolve_engine(engine), keep=keep, force=force, progress=on_progress,
+            )
+    except NothingToBuild as e:
+        console.print(f"[bold yellow]nothing to build:[/] {e}")
+        raise typer.Exit(3) from None
+    except GraphdetError as e:
+        _fail(e)
+    if result.published:
+        out.print(
+            f"published snapshot {result.version}: {result.tenants} tenants, {result.nodes} nodes, "
+            f"{result.edges} edges -> {result.path}"
+        )
+    else:
+        out.print(f"snapshot {result.version} already published (unchanged) -> {result.path}")
 
 
 @app.command()

@@ -7,6 +7,9 @@
     ├── IngestError            an input cannot be read at all (not one bad record: those are
     │                          quarantined, never raised)
     ├── MessageLogError        a message log folder is missing, incomplete or of another schema
+    ├── SnapshotError          a graph snapshot is missing, corrupt (names the file) or of
+    │   │                      another schema version
+    │   └── NothingToBuild     the rebuild window holds no messages
     └── GeneratorError         the synthetic generator was given impossible options
 
 Every message names the offending value and where it came from (file, line, column, option).
@@ -20,6 +23,8 @@ __all__ = [
     "GraphdetError",
     "IngestError",
     "MessageLogError",
+    "NothingToBuild",
+    "SnapshotError",
 ]
 
 
@@ -41,3 +46,11 @@ class MessageLogError(GraphdetError):
 
 class GeneratorError(GraphdetError):
     """The synthetic generator cannot honour its options."""
+
+
+class SnapshotError(GraphdetError):
+    """A snapshot is missing, corrupt or unreadable; the message names the file."""
+
+
+class NothingToBuild(SnapshotError):
+    """The rebuild window holds no messages, so there is no graph to publish."""

@@ -51,7 +51,7 @@ def _addr(addr: str, name: str | None) -> Address:
 def _html(body: str, urls: list[dict[str, str]]) -> str:
     paras = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>\n" for p in body.split("\n\n"))
     links = "".join(
-        f'<p><a href="{html.escape(u["url"], quote=True)}">{html.escape(u["anchor_text"] or u["url"])}</a></p>\n'  # noqa: E501
+        f'<p><a href="{html.escape(u["url"], quote=True)}">{html.escape(u["anchor_text"] or u["url"])}</a></p>\n'
         for u in urls
     )
     return f"<html><body>\n{paras}{links}</body></html>\n"

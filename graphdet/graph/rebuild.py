@@ -1,0 +1,176 @@
+"""The periodic rebuild job: message log -> per-tenant graph tables + statistics -> snapshot.
+
+Idempotent: the version name is derived from the as-of time, the job's configuration and the
+identity of the input log, so running it again on the same inputs finds the version already
+published and only makes sure ``current`` points at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from graphdet.exceptions import NothingToBuild
+from graphdet.graph.columns import COLUMNS, TABLES, table_schema
+from graphdet.graph.engine import GraphEngine, Window
+from graphdet.graph.local import LocalEngine
+from graphdet.graph.snapshot import SnapshotWriter, current_version, load_snapshot, tenant_folder
+from graphdet.graph.stats import LEIDEN_SEED, add_statistics
+from graphdet.messagelog import read_log_info
+
+__all__ = ["RebuildConfig", "RebuildResult", "default_as_of", "log_identity", "rebuild"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RebuildConfig:
+    """What the rebuild computes (hashed into the version name and the manifest)."""
+
+    lookback_days: int = 90
+    leiden_seed: int = LEIDEN_SEED
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class RebuildResult:
+    version: str
+    path: Path
+    published: bool  # False: the same version was already there (idempotent re-run)
+    tenants: int = 0
+    nodes: int = 0
+    edges: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def log_identity(log_dir: Path) -> str:
+    """A hash identifying a message log's content: its log.json and its files' names, sizes
+    and modification times (a log rewritten in place with same-size files is a new input)."""
+    h = hashlib.sha256((Path(log_dir) / "log.json").read_bytes())
+    for part in sorted((Path(log_dir) / "messages").glob("*.parquet")):
+        st = part.stat()
+        h.update(f"{part.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def default_as_of(log_dir: Path) -> datetime:
+    """Midnight UTC after the last message of the log."""
+    glob = f"{(Path(log_dir) / 'messages').as_posix()}/*.parquet"
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        row = con.execute("SELECT max(received_at) FROM read_parquet(?)", [glob]).fetchone()
+    finally:
+        con.close()
+    last = row[0] if row else None
+    if last is None:
+        raise NothingToBuild(f"message log {log_dir} has no messages")
+    last = last.astimezone(UTC) if last.tzinfo else last.replace(tzinfo=UTC)
+    return datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
+    schema = table_schema(table)
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+
+
+def rebuild(
+    log_dir: str | Path,
+    out: str | Path,
+    *,
+    as_of: datetime | None = None,
+    config: RebuildConfig | None = None,
+    engine: GraphEngine | None = None,
+    keep: int = 3,
+    force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RebuildResult:
+    """Build and publish the snapshot of ``log_dir`` as of ``as_of`` into ``out``.
+
+    ``progress(stage, done, total)`` is called as tenants are processed. Raises
+    :class:`~graphdet.exceptions.NothingToBuild` when the window holds no messages.
+    """
+    log_dir, out = Path(log_dir), Path(out)
+    config = config or RebuildConfig()
+    engine = engine or LocalEngine()
+    log_info = read_log_info(log_dir)
+    as_of = as_of or default_as_of(log_dir)
+    window = Window(as_of, config.lookback_days)
+    input_hash = log_identity(log_dir)
+    version = f"{as_of:%Y%m%dT%H%M%SZ}-{config.digest()[:8]}-{input_hash[:8]}"
+
+    if not force and (out / version / "manifest.json").exists():
+        load_snapshot(out / version)  # verify before trusting it
+        if current_version(out) != version:
+            # re-point current (same atomic replace as a publish)
+            pointer = out / ".current-repoint"
+            pointer.write_text(version + "\n")
+            pointer.replace(out / "current")
+        logger.info("snapshot %s already published; nothing to do", version)
+        return RebuildResult(version, out / version, published=False)
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    base = engine.build(log_dir, window)
+    timings["aggregate_s"] = time.perf_counter() - t0
+    if base["nodes"].empty:
+        raise NothingToBuild(
+            f"no messages in {log_dir} between {window.start:%Y-%m-%d %H:%M} and {as_of:%Y-%m-%d %H:%M} UTC"
+        )
+
+    t1 = time.perf_counter()
+    grouped = {name: dict(tuple(df.groupby("tenant", sort=True))) for name, df in base.items()}
+    tenants = sorted(grouped["nodes"])
+    tenant_info: dict[str, Any] = {}
+    n_nodes = n_edges = 0
+    with SnapshotWriter(out, version) as writer:
+        for i, tenant in enumerate(tenants):
+            empty = {name: base[name].iloc[0:0] for name in TABLES}
+            frames = {name: grouped[name].get(tenant, empty[name]) for name in TABLES}
+            nodes, edges, summary = add_statistics(
+                frames["nodes"].reset_index(drop=True), frames["edges"].reset_index(drop=True),
+                seed=config.leiden_seed,
+            )
+            frames["nodes"], frames["edges"] = nodes, edges
+            folder = f"tenants/{tenant_folder(tenant)}"
+            for name in TABLES:
+                writer.write_table(f"{folder}/{name}.parquet", _to_arrow(frames[name], name))
+            tenant_info[tenant] = {
+                "folder": folder,
+                "rows": {name: len(frames[name]) for name in TABLES},
+                "graph": summary,
+            }
+            n_nodes += len(nodes)
+            n_edges += len(edges)
+            if progress is not None:
+                progress("tenants", i + 1, len(tenants))
+        timings["statistics_and_write_s"] = time.perf_counter() - t1
+        manifest = {
+            "kind": "graphdet-graph-snapshot",
+            "as_of": as_of.isoformat(),
+            "window_start": window.start.isoformat(),
+            "lookback_days": config.lookback_days,
+            "config": asdict(config),
+            "config_hash": config.digest(),
+            "engine": engine.name,
+            "input": {"log": str(log_dir), "log_hash": input_hash, "log_messages": log_info.get("messages")},
+            "tenants": tenant_info,
+            "columns": COLUMNS,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        }
+        path = writer.publish(manifest, keep=keep)
+    return RebuildResult(version, path, True, len(tenants), n_nodes, n_edges, timings)
