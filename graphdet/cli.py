@@ -161,11 +161,15 @@ def rebuild(
     as_of: Annotated[str | None, typer.Option(help="Build the graph as of this date/time (UTC); default: midnight after the last message.")] = None,
     lookback_days: Annotated[int, typer.Option(help="Days of history before --as-of that build the graph.")] = 90,
     engine: Annotated[str, typer.Option(help="Aggregation engine: local (DuckDB).")] = "local",
+    gnn: Annotated[bool, typer.Option("--gnn/--no-gnn", help="Train or refresh the GraphSAGE model and write embeddings.")] = True,
+    gnn_epochs: Annotated[int | None, typer.Option(help="GNN training epochs (default 120; a refresh runs a quarter).")] = None,
+    gnn_model: Annotated[Path | None, typer.Option(help="Apply this trained GNN model folder instead of training.")] = None,
     keep: Annotated[int, typer.Option(help="Published versions to keep.")] = 3,
     force: Annotated[bool, typer.Option(help="Rebuild even if this version is already published.")] = False,
 ) -> None:
     """Rebuild each tenant's communication graph and statistics into a versioned snapshot.
 
+    Trains (or refreshes) the GNN by default; the manifest records its validation AUC.
     Exit codes for schedulers: 0 published (or already up to date), 1 failed (message says
     why), 2 bad usage, 3 nothing to build (no messages in the window).
     """
@@ -186,8 +190,9 @@ def rebuild(
                 progress.update(task, completed=done, total=total, description=stage)
 
             result = run_rebuild(
-                log, out_dir, as_of=when, config=RebuildConfig(lookback_days=lookback_days),
-                engine=resolve_engine(engine), keep=keep, force=force, progress=on_progress,
+                log, out_dir, as_of=when,
+                config=RebuildConfig(lookback_days=lookback_days, gnn=gnn, gnn_epochs=gnn_epochs),
+                engine=resolve_engine(engine), keep=keep, force=force, gnn_model=gnn_model, progress=on_progress,
             )
     except NothingToBuild as e:
         console.print(f"[bold yellow]nothing to build:[/] {e}")
@@ -199,6 +204,12 @@ def rebuild(
             f"published snapshot {result.version}: {result.tenants} tenants, {result.nodes} nodes, "
             f"{result.edges} edges -> {result.path}"
         )
+        if result.gnn_metrics:
+            m = result.gnn_metrics
+            out.print(
+                f"GNN: validation AUC {m.get('val_auc')} (random negatives), {m.get('val_auc_hard')} (hard); "
+                f"Adamic-Adar baseline {m.get('baseline_adamic_adar_auc')}"
+            )
     else:
         out.print(f"snapshot {result.version} already published (unchanged) -> {result.path}")
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# one BLAS/OpenMP thread per test worker: pytest-xdist already runs one worker per core, and
+# torch's thread pool spinning against a busy core is ~15x slower than a single thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from collections.abc import Callable
 from pathlib import Path
 

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from graphdet.exceptions import NothingToBuild
+from graphdet.exceptions import NothingToBuild, SnapshotError
 from graphdet.graph.columns import COLUMNS, TABLES, table_schema
 from graphdet.graph.engine import GraphEngine, Window
 from graphdet.graph.local import LocalEngine
@@ -36,10 +36,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RebuildConfig:
-    """What the rebuild computes (hashed into the version name and the manifest)."""
+    """What the rebuild computes (hashed into the version name and the manifest).
+
+    ``gnn``: train (or refresh) the GraphSAGE model and write every tenant's embeddings;
+    ``gnn_epochs`` overrides the model's default epochs (a refresh uses a quarter of them).
+    """
 
     lookback_days: int = 90
     leiden_seed: int = LEIDEN_SEED
+    gnn: bool = True
+    gnn_epochs: int | None = None
+    gnn_seed: int = 0
+    gnn_model_sha256: str | None = None  # set by rebuild() when a fixed model is applied
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -54,6 +62,7 @@ class RebuildResult:
     nodes: int = 0
     edges: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    gnn_metrics: dict[str, Any] | None = None
 
 
 def log_identity(log_dir: Path) -> str:
@@ -96,15 +105,26 @@ def rebuild(
     engine: GraphEngine | None = None,
     keep: int = 3,
     force: bool = False,
+    gnn_model: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> RebuildResult:
     """Build and publish the snapshot of ``log_dir`` as of ``as_of`` into ``out``.
 
-    ``progress(stage, done, total)`` is called as tenants are processed. Raises
-    :class:`~graphdet.exceptions.NothingToBuild` when the window holds no messages.
+    With ``config.gnn`` the GNN is trained (refreshed from the previous snapshot's model when
+    there is one); ``gnn_model`` instead applies an existing model folder (``model.pt`` +
+    ``model.json``, e.g. from ``training/train_gnn.py``) without training: onboarding a tenant
+    with the shared model. ``progress(stage, done, total)`` reports tenants and epochs.
+    Raises :class:`~graphdet.exceptions.NothingToBuild` when the window holds no messages.
     """
     log_dir, out = Path(log_dir), Path(out)
     config = config or RebuildConfig()
+    if gnn_model is not None:
+        from graphdet.graph.snapshot import sha256_file
+
+        model_pt = Path(gnn_model) / "model.pt"
+        if not model_pt.exists():
+            raise SnapshotError(f"--gnn-model {gnn_model}: no model.pt there")
+        config = replace(config, gnn=True, gnn_model_sha256=sha256_file(model_pt))
     engine = engine or LocalEngine()
     log_info = read_log_info(log_dir)
     as_of = as_of or default_as_of(log_dir)
@@ -136,6 +156,8 @@ def rebuild(
     tenants = sorted(grouped["nodes"])
     tenant_info: dict[str, Any] = {}
     n_nodes = n_edges = 0
+    gnn_inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
+    previous = current_version(out)
     with SnapshotWriter(out, version) as writer:
         for i, tenant in enumerate(tenants):
             empty = {name: base[name].iloc[0:0] for name in TABLES}
@@ -155,9 +177,23 @@ def rebuild(
             }
             n_nodes += len(nodes)
             n_edges += len(edges)
+            if config.gnn:
+                gnn_inputs[tenant] = (nodes, edges, frames["domains"].reset_index(drop=True))
             if progress is not None:
                 progress("tenants", i + 1, len(tenants))
         timings["statistics_and_write_s"] = time.perf_counter() - t1
+        gnn_manifest = None
+        if config.gnn:
+            t2 = time.perf_counter()
+            from graphdet.gnn.job import train_and_write
+
+            init_from = out / previous / "gnn" if previous and (out / previous / "gnn" / "model.pt").exists() else None
+            gnn_manifest = train_and_write(
+                gnn_inputs, tenant_info, as_of, writer,
+                epochs=config.gnn_epochs, seed=config.gnn_seed, init_from=init_from, progress=progress,
+                fixed_model=Path(gnn_model) if gnn_model is not None else None,
+            )
+            timings["gnn_s"] = time.perf_counter() - t2
         manifest = {
             "kind": "graphdet-graph-snapshot",
             "as_of": as_of.isoformat(),
@@ -169,8 +205,12 @@ def rebuild(
             "input": {"log": str(log_dir), "log_hash": input_hash, "log_messages": log_info.get("messages")},
             "tenants": tenant_info,
             "columns": COLUMNS,
+            "gnn": gnn_manifest,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         path = writer.publish(manifest, keep=keep)
-    return RebuildResult(version, path, True, len(tenants), n_nodes, n_edges, timings)
+    return RebuildResult(
+        version, path, True, len(tenants), n_nodes, n_edges, timings,
+        gnn_metrics=gnn_manifest["metrics"] if gnn_manifest else None,
+    )

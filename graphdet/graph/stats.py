@@ -19,9 +19,10 @@ import igraph as ig
 import numpy as np
 import pandas as pd
 
-__all__ = ["add_statistics", "link_stats", "undirected_adjacency"]
+__all__ = ["add_statistics", "link_stats", "pair_stats", "undirected_adjacency"]
 
 LEIDEN_SEED = 20260105
+_LEIDEN_MAX_ITERATIONS = 100
 _GATHER_BUDGET = 20_000_000  # neighbour entries examined per chunk in the pair statistics
 
 
@@ -37,7 +38,7 @@ def undirected_adjacency(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.n
     return indptr, cols
 
 
-def _pair_stats(
+def pair_stats(
     n: int, indptr: np.ndarray, indices: np.ndarray, u: np.ndarray, v: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Common neighbours and Adamic-Adar for pairs (u, v), vectorised.
@@ -93,12 +94,25 @@ def _leiden(g: ig.Graph, seed: int) -> tuple[list[int], float]:
     rng = random.Random(seed)
     ig.set_random_number_generator(rng)
     try:
-        parts = ug.community_leiden(objective_function="modularity", weights="weight", n_iterations=-1)
+        # iterate until an iteration no longer improves modularity, but at most
+        # _LEIDEN_MAX_ITERATIONS times: igraph's n_iterations=-1 can loop forever on
+        # floating-point ties (an 11-node graph in tests/graph/test_oracle.py hangs)
+        parts = ug.community_leiden(objective_function="modularity", weights="weight", n_iterations=1)
+        quality = ug.modularity(parts.membership, weights="weight") if ug.ecount() else 0.0
+        for _ in range(_LEIDEN_MAX_ITERATIONS - 1):
+            if not ug.ecount():
+                break
+            nxt = ug.community_leiden(objective_function="modularity", weights="weight", n_iterations=1,
+                                      initial_membership=parts.membership)
+            q = ug.modularity(nxt.membership, weights="weight")
+            if q <= quality + 1e-12:
+                break
+            parts, quality = nxt, q
     finally:
         ig.set_random_number_generator(random)
         random.setstate(previous)
     membership = list(parts.membership)
-    return membership, float(ug.modularity(membership, weights="weight")) if ug.ecount() else 0.0
+    return membership, float(quality)
 
 
 def add_statistics(
@@ -142,7 +156,7 @@ def add_statistics(
     inbound_known = np.divide(known, recv, out=np.zeros(n), where=recv > 0)
 
     indptr, indices = undirected_adjacency(n, src, dst)
-    cn, aa = _pair_stats(n, indptr, indices, src, dst)
+    cn, aa = pair_stats(n, indptr, indices, src, dst)
 
     nodes = nodes.assign(
         out_degree=out_deg,

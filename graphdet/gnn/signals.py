@@ -1,0 +1,78 @@
+"""GNN signals from precomputed arrays: NumPy only, no torch in the serving hot path.
+
+For every node row (addresses in ``nodes`` order, then domains in ``domains`` order, then the
+*unknown* row) a snapshot holds:
+
+- ``src`` / ``dst``: the decoder's projections, so plausibility(u -> v) = sigmoid(src[u] . dst[v] + b)
+- ``emb``: the L2-normalised embedding
+- ``corr``: the L2-normalised mean embedding of each address's correspondents (either direction)
+
+A sender that is not a node of the tenant falls back to its domain's row when the domain is
+known, else to the unknown row, and the signal says it is a fallback.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ARRAY_NAMES", "GNNIndex", "GNNSignal", "load_arrays", "save_array"]
+
+ARRAY_NAMES = ("src", "dst", "emb", "corr")
+
+
+def save_array(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def load_arrays(folder: Path) -> dict[str, np.ndarray]:
+    return {name: np.load(folder / f"gnn_{name}.npy", allow_pickle=False) for name in ARRAY_NAMES}
+
+
+@dataclass(frozen=True, slots=True)
+class GNNSignal:
+    plausibility: float  # probability that the sender -> recipient edge is a normal one
+    similarity: float  # cosine of the sender to the recipient's usual correspondents
+    fallback: bool  # the sender had no node of its own (domain or unknown row used)
+
+
+class GNNIndex:
+    """One tenant's GNN arrays with the row lookups serving needs."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], bias: float, n_addr: int, domains: list[str]) -> None:
+        self.src = arrays["src"]
+        self.dst = arrays["dst"]
+        self.emb = arrays["emb"]
+        self.corr = arrays["corr"]
+        self.bias = float(bias)
+        self.n_addr = n_addr
+        self.domain_row = {d: n_addr + i for i, d in enumerate(domains)}
+        self.unknown_row = n_addr + len(domains)
+        if not len(self.src) == len(self.dst) == len(self.emb) == self.unknown_row + 1:
+            raise ValueError(
+                f"GNN arrays have {len(self.src)} rows, expected {self.unknown_row + 1} "
+                f"({n_addr} addresses + {len(domains)} domains + 1 unknown)"
+            )
+
+    def sender_row(self, node: int | None, domain: str) -> tuple[int, bool]:
+        """The row representing a sender, and whether it is a fallback row."""
+        if node is not None and 0 <= node < self.n_addr:
+            return node, False
+        return self.domain_row.get(domain, self.unknown_row), True
+
+    def signal(self, sender_node: int | None, sender_domain: str, recipient_node: int) -> GNNSignal:
+        row, fallback = self.sender_row(sender_node, sender_domain)
+        logit = float(self.src[row] @ self.dst[recipient_node]) + self.bias
+        similarity = float(self.emb[row] @ self.corr[recipient_node]) if recipient_node < self.n_addr else 0.0
+        return GNNSignal(1.0 / (1.0 + math.exp(-logit)), similarity, fallback)
+
+    def plausibility_batch(self, sender_rows: np.ndarray, recipient_nodes: np.ndarray) -> np.ndarray:
+        logits = np.einsum("ij,ij->i", self.src[sender_rows], self.dst[recipient_nodes]) + self.bias
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+        return probs
