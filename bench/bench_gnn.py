@@ -77,7 +77,7 @@ def bench_scale(epochs: int) -> dict[str, object]:
     return {
         "nodes": g.n_addr,
         "domain_nodes": g.n_dom,
-        "edges": int(len(g.src)),
+        "edges": len(g.src),
         "epochs": epochs,
         "train_s": round(train_s, 1),
         "embed_all_s": round(embed_s, 2),

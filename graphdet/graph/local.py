@@ -31,15 +31,20 @@ CREATE TEMP TABLE internal AS
 SELECT DISTINCT tenant, dom(from_addr) AS domain FROM m WHERE direction IN ('internal', 'outbound');
 
 -- one row per (message, recipient); an address in both To and Cc counts once, as To
+-- (list operations per message instead of a GROUP BY over every message-recipient)
 CREATE TEMP TABLE r AS
-SELECT tenant, message_id, any_value(received_at) AS received_at, any_value(from_addr) AS src,
-       any_value(in_reply_to) AS in_reply_to, rcpt AS dst, bool_or(is_to) AS is_to
-FROM (
-    SELECT tenant, message_id, received_at, from_addr, in_reply_to, unnest("to").addr AS rcpt, true AS is_to FROM m
-    UNION ALL
-    SELECT tenant, message_id, received_at, from_addr, in_reply_to, unnest(cc).addr AS rcpt, false AS is_to FROM m
+WITH a AS (
+    SELECT tenant, message_id, received_at, from_addr, in_reply_to,
+           list_distinct(list_transform("to", lambda x: x.addr)) AS to_addrs,
+           list_distinct(list_transform(cc, lambda x: x.addr)) AS cc_addrs
+    FROM m
 )
-GROUP BY tenant, message_id, rcpt;
+SELECT tenant, message_id, received_at, from_addr AS src, in_reply_to, unnest(to_addrs) AS dst, true AS is_to
+FROM a
+UNION ALL
+SELECT tenant, message_id, received_at, from_addr AS src, in_reply_to,
+       unnest(list_filter(cc_addrs, lambda x: NOT list_contains(to_addrs, x))) AS dst, false AS is_to
+FROM a;
 
 -- the sender of each message a reply points at (any time before as_of, not only the window)
 CREATE TEMP TABLE parent AS
@@ -114,11 +119,15 @@ FROM e GROUP BY ALL ORDER BY tenant, src_domain, dst_domain
 """
 
 _DISPLAY_NAMES = """
-SELECT tenant, name_key, mode(from_name ORDER BY from_name) AS name, from_addr AS addr,
-       count(*) AS msgs, min(received_at) AS first_seen, max(received_at) AS last_seen
-FROM (SELECT *, lower(trim(regexp_replace(from_name, '\\s+', ' ', 'g'))) AS name_key FROM m
-      WHERE trim(from_name) <> '')
-GROUP BY tenant, name_key, from_addr ORDER BY tenant, name_key, addr
+WITH spelled AS (  -- fold each distinct spelling once, not every message
+    SELECT tenant, from_addr, from_name, count(*) AS msgs, min(received_at) AS f, max(received_at) AS l
+    FROM m WHERE trim(from_name) <> '' GROUP BY tenant, from_addr, from_name
+), keyed AS (
+    SELECT *, lower(trim(regexp_replace(from_name, '\\s+', ' ', 'g'))) AS name_key FROM spelled
+)
+SELECT tenant, name_key, first(from_name ORDER BY msgs DESC, from_name) AS name, from_addr AS addr,
+       sum(msgs)::BIGINT AS msgs, min(f) AS first_seen, max(l) AS last_seen
+FROM keyed GROUP BY tenant, name_key, from_addr ORDER BY tenant, name_key, addr
 """
 
 
@@ -140,6 +149,7 @@ class LocalEngine:
             if self.memory_limit:
                 con.execute("SET memory_limit = ?", [self.memory_limit])
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
             con.execute("CREATE MACRO dom(a) AS lower(regexp_extract(a, '[^@]*$'))")
             params = {
                 "glob": f"{(Path(log_dir) / 'messages').as_posix()}/*.parquet",
