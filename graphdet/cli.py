@@ -215,6 +215,45 @@ def rebuild(
 
 
 @app.command()
+def train(
+    log: Annotated[Path, typer.Option("--log", help="Labelled message log (what generate or ingest --label wrote).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="ARTIFACTS folder: snapshot, model, rules, policy, report.")],
+    cut: Annotated[str | None, typer.Option(help="History ends here (UTC date); default: 40% into the log's span.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Pipeline config YAML (default configs/default.yaml).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules folder (default configs/rules).")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy folder (default configs/policy).")] = None,
+    gnn_epochs: Annotated[int | None, typer.Option(help="Override the GNN training epochs.")] = None,
+) -> None:
+    """Rebuild on history, replay the rest point in time, train and evaluate the combiner.
+
+    Writes into --out everything serving loads (snapshot with GNN arrays, model, rules,
+    policy, reasons) and report/ (report.md, metrics.json, pr_curve.png).
+    """
+    import dataclasses
+
+    from graphdet.combiner.pipeline import load_train_config, train_pipeline
+    from graphdet.graph import parse_as_of
+
+    try:
+        cfg = load_train_config(config)
+        if gnn_epochs is not None:
+            cfg = dataclasses.replace(cfg, gnn_epochs=gnn_epochs)
+        with console.status("training") as status:
+            report = train_pipeline(
+                log, out_dir, cut=parse_as_of(cut) if cut else None, config=cfg, rules_dir=rules,
+                policy_dir=policy, progress=lambda msg: status.update(msg),
+            )
+    except GraphdetError as e:
+        _fail(e)
+    for title, key in (("later time split", "test"), ("held-out campaign families", "holdout_families")):
+        t = report.get(key)
+        if t:
+            out.print(f"{title}: precision {t['precision']:.2%}, recall {t['recall']:.2%}, FP {t['fp']}, "
+                      f"FN {t['fn']} ({t['attacks']} attacks, {t['safe']} safe)")
+    out.print(f"artifacts: {out_dir}  report: {out_dir / 'report' / 'report.md'}")
+
+
+@app.command()
 def summary(
     log_dir: Annotated[Path, typer.Argument(help="A message log folder (from generate or ingest).")],
     report: Annotated[Path | None, typer.Option("--report", help="Also write the summary as Markdown here.")] = None,
@@ -259,6 +298,14 @@ def summary(
         report.write_text("\n".join(lines), encoding="utf-8")
         out.print(f"report: {report}")
 
+
+def _mount_subcommands() -> None:
+    from graphdet.rules.cli import rules_app
+
+    app.add_typer(rules_app, name="rules", help="Lint rule files and explain which rules fire on a message.")
+
+
+_mount_subcommands()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

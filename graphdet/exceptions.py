@@ -10,7 +10,11 @@
     ├── SnapshotError          a graph snapshot is missing, corrupt (names the file) or of
     │   │                      another schema version
     │   └── NothingToBuild     the rebuild window holds no messages
-    └── GeneratorError         the synthetic generator was given impossible options
+    ├── GeneratorError         the synthetic generator was given impossible options
+    ├── NotFittedError         a combiner used before fit/load   (graphdet.combiner.model)
+    └── RuleError              a rule, phrase list or rules folder is invalid, with file and
+        │                      line                               (graphdet.rules.errors)
+        └── RuleSetError       every problem of a rules folder at once (``issues``)
 
 Every message names the offending value and where it came from (file, line, column, option).
 """

@@ -1,0 +1,428 @@
+"""The built-in message signals, one small function each (registered in file order).
+
+Context-dependent signals return their documented *unknown* value when the tenant context
+is not available (see :mod:`graphdet.rules.context`): never a value that raises an alarm.
+Lists (free-mail, shorteners, extensions) come from ``lists.yaml``; thresholds live in the
+rules, so signals return counts, similarities and distances rather than verdicts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Collection, Iterable
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
+
+from graphdet.rules.context import TenantContext, fold_name
+from graphdet.rules.registry import signal
+from graphdet.rules.text import decode_domain, is_mixed_script, skeleton
+from graphdet.rules.view import MessageView, host_of, registrable
+from graphdet.schema import AuthResult, Direction
+
+__all__ = ["NO_LOOKALIKE", "lookalike_distance"]
+
+NO_LOOKALIKE = 99
+"""Look-alike distance when there is no candidate (unknown context, known or internal domain)."""
+
+_FAILS = frozenset({AuthResult.FAIL, AuthResult.SOFTFAIL, AuthResult.PERMERROR})
+_DIGIT_IN_WORD = re.compile(r"[a-z][0-9]|[0-9][a-z]")
+_MIN_NAME = 4  # folded display names shorter than this are too ambiguous to compare
+_REF_CACHE: dict[int, tuple[TenantContext, tuple[str, ...], tuple[str, ...]]] = {}
+_NAME_CACHE: dict[tuple[int, bool], tuple[TenantContext, tuple[str, ...], tuple[tuple[str, ...], ...]]] = {}
+
+
+# ----------------------------------------------------------------------------- context
+
+
+@signal("context_available", "the tenant context is known (else context signals hold their quiet value)")
+def _context_available(v: MessageView) -> bool:
+    return v.ctx.available
+
+
+# ------------------------------------------------------------------------- structure
+
+
+@signal("body_length", "characters in the body text", int)
+def _body_length(v: MessageView) -> int:
+    return len(v.msg.body)
+
+
+@signal("recipient_count", "addresses in To and Cc", int)
+def _recipient_count(v: MessageView) -> int:
+    return len(v.msg.to) + len(v.msg.cc)
+
+
+@signal("is_reply", "the message answers another (In-Reply-To, References or a Re: subject)")
+def _is_reply(v: MessageView) -> bool:
+    return bool(v.msg.in_reply_to or v.msg.references) or v.msg.subject.lower().lstrip().startswith(("re:", "aw:"))
+
+
+@signal("subject_caps_ratio", "share of the subject's letters that are capitals", float)
+def _subject_caps(v: MessageView) -> float:
+    subject = v.msg.subject
+    letters = sum(map(str.isalpha, subject))
+    return sum(map(str.isupper, subject)) / letters if letters >= 8 else 0.0
+
+
+@signal("exclamation_count", "exclamation marks in subject and body", int)
+def _exclamations(v: MessageView) -> int:
+    return v.msg.subject.count("!") + v.msg.body.count("!")
+
+
+@signal("subject_spaced_letters", "the subject spells words with spaced letters (p a y m e n t)")
+def _spaced(v: MessageView) -> bool:
+    return v.spaced
+
+
+@signal("text_mixed_script", "subject or body words mix scripts (Latin with Cyrillic/Greek look-alikes)")
+def _mixed_text(v: MessageView) -> bool:
+    if v.msg.subject.isascii() and v.msg.body.isascii():
+        return False
+    return any(is_mixed_script(w) for w in (v.msg.subject + " " + v.msg.body[:2000]).split() if not w.isascii())
+
+
+@signal("direction_internal", "the message stays inside the tenant (internal sender and recipients)")
+def _dir_internal(v: MessageView) -> bool:
+    return v.msg.direction is Direction.INTERNAL
+
+
+# ------------------------------------------------------------------------------ URLs
+
+
+@signal("url_count", "links in the body", int)
+def _url_count(v: MessageView) -> int:
+    return len(v.links)
+
+
+def _is_ip(host: str) -> bool:
+    if not host or not (host[0].isdigit() or host[0] == "["):
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+@signal("url_ip_host", "links whose host is a bare IP address", int)
+def _url_ip(v: MessageView) -> int:
+    return sum(_is_ip(link.host) for link in v.links)
+
+
+@signal("url_shortener", "links through a URL shortener (lists.yaml url_shorteners)", int)
+def _url_short(v: MessageView) -> int:
+    short = v.lexicon.lists["url_shorteners"]
+    return sum(link.host in short or link.domain in short for link in v.links)
+
+
+@signal("url_punycode", "links whose host is punycode (xn--) or non-ASCII", int)
+def _url_puny(v: MessageView) -> int:
+    return sum("xn--" in link.host or not link.host.isascii() for link in v.links)
+
+
+@signal("url_anchor_mismatch", "links whose visible text names another domain than the target", int)
+def _url_anchor(v: MessageView) -> int:
+    n = 0
+    for link in v.links:
+        anchor = link.anchor.strip().lower()
+        if "." not in anchor or " " in anchor or _is_ip(link.host):
+            n += _anchor_names_url(anchor) and _is_ip(link.host)
+            continue
+        shown = host_of(anchor if "://" in anchor else "http://" + anchor)
+        if shown and "." in shown and registrable(shown) != link.domain:
+            n += 1
+    return n
+
+
+def _anchor_names_url(anchor: str) -> bool:
+    return anchor.startswith(("http://", "https://", "www."))
+
+
+@signal("url_credential_path", "links whose path or host has login words (lists.yaml credential_url_words)", int)
+def _url_cred(v: MessageView) -> int:
+    words = v.lexicon.lists["credential_url_words"]
+    return sum(any(w in link.url.lower() for w in words) for link in v.links)
+
+
+@signal("url_domain_new", "links to domains never seen in the tenant (0 without context)", int)
+def _url_new(v: MessageView) -> int:
+    if not v.ctx.available:
+        return 0
+    return sum(not v.ctx.knows_link_domain(link.host) for link in v.links)
+
+
+@signal("url_external", "links to domains that are not the tenant's own (0 without context)", int)
+def _url_external(v: MessageView) -> int:
+    if not v.ctx.available:
+        return 0
+    return sum(not v.ctx.is_internal_domain(link.host) for link in v.links)
+
+
+@signal("url_lookalike_distance",
+        "smallest look-alike distance of a link domain to an internal or correspondent domain (99: none)", int)
+def _url_lookalike(v: MessageView) -> int:
+    if not v.ctx.available:
+        return NO_LOOKALIKE
+    return min((lookalike_distance(v.ctx, link.domain) for link in v.links), default=NO_LOOKALIKE)
+
+
+# ----------------------------------------------------------------------- attachments
+
+
+def _extensions(name: str) -> list[str]:
+    return [p for p in name.lower().strip().rstrip(".").split(".")[1:] if p]
+
+
+def _count_ext(v: MessageView, list_name: str) -> int:
+    wanted = v.lexicon.lists[list_name]
+    return sum(bool(ext := _extensions(a.name)) and ext[-1] in wanted for a in v.msg.attachments)
+
+
+@signal("attachment_count", "attachments", int)
+def _att_count(v: MessageView) -> int:
+    return len(v.msg.attachments)
+
+
+@signal("attachment_executable", "attachments with an executable extension", int)
+def _att_exe(v: MessageView) -> int:
+    return _count_ext(v, "executable_extensions")
+
+
+@signal("attachment_macro", "attachments with a macro-enabled Office extension", int)
+def _att_macro(v: MessageView) -> int:
+    return _count_ext(v, "macro_extensions")
+
+
+@signal("attachment_archive", "attachments that are archives", int)
+def _att_archive(v: MessageView) -> int:
+    return _count_ext(v, "archive_extensions")
+
+
+@signal("attachment_html", "attachments that are HTML/SVG pages", int)
+def _att_html(v: MessageView) -> int:
+    return _count_ext(v, "html_extensions") + sum(
+        a.content_type == "text/html" and not _extensions(a.name) for a in v.msg.attachments
+    )
+
+
+@signal("attachment_document", "attachments that are documents (PDF, Office without macros)", int)
+def _att_doc(v: MessageView) -> int:
+    return _count_ext(v, "document_extensions")
+
+
+@signal("attachment_double_extension", "attachments named like doc.pdf.exe (a document extension, then another)", int)
+def _att_double(v: MessageView) -> int:
+    docs = v.lexicon.lists["document_extensions"]
+    return sum(len(ext := _extensions(a.name)) >= 2 and ext[-2] in docs and ext[-1] not in docs
+               for a in v.msg.attachments)
+
+
+# ------------------------------------------------------------------- authentication
+
+
+@signal("spf_fail", "SPF fail, softfail or permerror")
+def _spf_fail(v: MessageView) -> bool:
+    return v.msg.auth.spf in _FAILS
+
+
+@signal("spf_none", "no SPF result")
+def _spf_none(v: MessageView) -> bool:
+    return v.msg.auth.spf is AuthResult.NONE
+
+
+@signal("dkim_fail", "DKIM fail or permerror")
+def _dkim_fail(v: MessageView) -> bool:
+    return v.msg.auth.dkim in _FAILS
+
+
+@signal("dkim_none", "no DKIM result")
+def _dkim_none(v: MessageView) -> bool:
+    return v.msg.auth.dkim is AuthResult.NONE
+
+
+@signal("dmarc_fail", "DMARC fail")
+def _dmarc_fail(v: MessageView) -> bool:
+    return v.msg.auth.dmarc in _FAILS
+
+
+@signal("dmarc_none", "no DMARC result")
+def _dmarc_none(v: MessageView) -> bool:
+    return v.msg.auth.dmarc is AuthResult.NONE
+
+
+@signal("auth_pass", "SPF, DKIM and DMARC all pass")
+def _auth_pass(v: MessageView) -> bool:
+    a = v.msg.auth
+    return a.spf is AuthResult.PASS and a.dkim is AuthResult.PASS and a.dmarc is AuthResult.PASS
+
+
+# -------------------------------------------------------------------------- headers
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or registrable(a) == registrable(b)
+
+
+@signal("reply_to_differs", "Reply-To domain differs from the From domain")
+def _reply_differs(v: MessageView) -> bool:
+    return bool(v.reply_domain) and not _related(v.reply_domain, v.from_domain)
+
+
+@signal("reply_to_freemail", "Reply-To is a free-mail address on another domain than From")
+def _reply_free(v: MessageView) -> bool:
+    return bool(_reply_differs(v)) and v.reply_domain in v.lexicon.lists["freemail_domains"]
+
+
+@signal("reply_to_domain_new", "Reply-To domain differs from From and is new to the tenant (false without context)")
+def _reply_new(v: MessageView) -> bool:
+    return v.ctx.available and bool(_reply_differs(v)) and not v.ctx.knows_domain(v.reply_domain)
+
+
+@signal("return_path_differs", "Return-Path domain differs from the From domain")
+def _rp_differs(v: MessageView) -> bool:
+    return bool(v.return_domain) and not _related(v.return_domain, v.from_domain)
+
+
+@signal("sender_freemail", "From is a free-mail address (lists.yaml freemail_domains)")
+def _sender_free(v: MessageView) -> bool:
+    return v.from_domain in v.lexicon.lists["freemail_domains"]
+
+
+@signal("sender_internal", "From is on one of the tenant's domains (false without context)")
+def _sender_internal(v: MessageView) -> bool:
+    return v.ctx.available and v.ctx.is_internal_domain(v.from_domain)
+
+
+@signal("sender_known", "From address sent mail in the tenant before (false without context)")
+def _sender_known(v: MessageView) -> bool:
+    return v.ctx.available and v.ctx.sender_known(v.msg.from_.addr)
+
+
+@signal("sender_domain_new", "From domain never seen in the tenant (false without context)")
+def _sender_new(v: MessageView) -> bool:
+    return v.ctx.available and not v.ctx.knows_domain(v.from_domain)
+
+
+@signal("sender_domain_punycode", "From domain is punycode (xn--) or non-ASCII")
+def _sender_puny(v: MessageView) -> bool:
+    return "xn--" in v.from_domain or not v.from_domain.isascii()
+
+
+@signal("from_name_has_address", "the display name holds an address on another domain than From")
+def _name_addr(v: MessageView) -> bool:
+    name = v.msg.from_.name.lower()
+    at = name.find("@")
+    if at < 0:
+        return False
+    dom = name[at + 1 :].split()[0].strip(">)\"'") if name[at + 1 :].split() else ""
+    return bool(dom) and "." in dom and not _related(dom, v.from_domain)
+
+
+# --------------------------------------------------------------------- impersonation
+
+
+def _name_match(v: MessageView, only: Collection[str] | None) -> tuple[float, str]:
+    """Best rapidfuzz ratio of the display name against internal names, and the name matched."""
+    cache_key = "exec" if only is not None else "any"
+    hit = v.cache.get(cache_key)
+    if hit is None:
+        hit = v.cache[cache_key] = _name_match_uncached(v, only)
+    return hit
+
+
+def _name_table(ctx: TenantContext, execs_only: bool) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Comparable internal names (and their addresses) of ``ctx``, cached for the last context."""
+    key = (id(ctx), execs_only)
+    cached = _NAME_CACHE.get(key)
+    if cached is not None and cached[0] is ctx:
+        return cached[1], cached[2]
+    execs = set(ctx.executive_addresses()) if execs_only else None
+    items = [(n, addrs) for n, addrs in ctx.internal_display_names().items()
+             if len(n) >= _MIN_NAME and (execs is None or any(a in execs for a in addrs))]
+    names, addrs = tuple(n for n, _ in items), tuple(a for _, a in items)
+    if len(_NAME_CACHE) > 4:
+        _NAME_CACHE.clear()
+    _NAME_CACHE[key] = (ctx, names, addrs)
+    return names, addrs
+
+
+def _name_match_uncached(v: MessageView, only: Collection[str] | None) -> tuple[float, str]:
+    ctx = v.ctx
+    if not ctx.available or ctx.is_internal_domain(v.from_domain):
+        return 0.0, ""
+    key = fold_name(v.msg.from_.name)
+    if len(key) < _MIN_NAME:
+        return 0.0, ""
+    names, addrs = _name_table(ctx, only is not None)
+    if not names:
+        return 0.0, ""
+    addr = v.msg.from_.addr
+    # the best few: the very best may be the sender's own name (then it is no impersonation)
+    for name, score, index in process.extract(key, names, scorer=fuzz.ratio, limit=3):
+        if addr not in addrs[index]:
+            return float(score), name
+    return 0.0, ""
+
+
+@signal("display_name_internal_similarity",
+        "external sender's display name vs the closest internal person's name, 0-100 (0 without context)", float)
+def _dn_internal(v: MessageView) -> float:
+    return _name_match(v, None)[0]
+
+
+@signal("display_name_exec_similarity",
+        "external sender's display name vs the closest executive's name, 0-100 (0 without context)", float)
+def _dn_exec(v: MessageView) -> float:
+    return _name_match(v, v.ctx.executive_addresses())[0]
+
+
+@signal("display_name_spoofed", "display name equals an internal name only after folding homoglyphs/digits")
+def _dn_spoofed(v: MessageView) -> bool:
+    score, _ = _name_match(v, None)
+    name = v.msg.from_.name
+    return score == 100.0 and (is_mixed_script(name) or bool(_DIGIT_IN_WORD.search(name.lower())))
+
+
+def _references(ctx: TenantContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    own = getattr(ctx, "lookalike_references", None)
+    if own is not None:  # a live context (OnlineState) keeps its own, incrementally updated
+        live: tuple[tuple[str, ...], tuple[str, ...]] = own()
+        return live
+    cached = _REF_CACHE.get(id(ctx))
+    if cached is not None and cached[0] is ctx:
+        return cached[1], cached[2]
+    domains: Iterable[str] = [*ctx.correspondent_domains(), *ctx.tenant_domains()]
+    refs = tuple(sorted({d.lower() for d in domains}))
+    skeletons = tuple(skeleton(decode_domain(d)) for d in refs)
+    _REF_CACHE.clear()  # keep one context: serving uses one per tenant at a time
+    _REF_CACHE[id(ctx)] = (ctx, refs, skeletons)
+    return refs, skeletons
+
+
+def lookalike_distance(ctx: TenantContext, domain: str) -> int:
+    """Edit distance between the skeleton of ``domain`` and the closest internal or
+    correspondent domain's skeleton; 0 means visually identical (homoglyphs, punycode);
+    :data:`NO_LOOKALIKE` when the domain is itself known/internal or nothing is known."""
+    if not ctx.available or not domain or ctx.knows_domain(domain) or ctx.is_internal_domain(domain):
+        return NO_LOOKALIKE
+    refs, skeletons = _references(ctx)
+    if not refs:
+        return NO_LOOKALIKE
+    key = skeleton(decode_domain(domain))
+    best = process.extractOne(key, skeletons, scorer=Levenshtein.distance)
+    return int(best[1]) if best is not None else NO_LOOKALIKE
+
+
+@signal("sender_domain_lookalike_distance",
+        "edit distance of the From domain to the closest known domain, after folding (99: none/unknown)", int)
+def _sender_lookalike(v: MessageView) -> int:
+    return lookalike_distance(v.ctx, v.from_domain)
+
+
+@signal("reply_to_lookalike_distance",
+        "edit distance of the Reply-To domain to the closest known domain, after folding (99: none/unknown)", int)
+def _reply_lookalike(v: MessageView) -> int:
+    return lookalike_distance(v.ctx, v.reply_domain) if v.reply_domain and v.reply_domain != v.from_domain \
+        else NO_LOOKALIKE

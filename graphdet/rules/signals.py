@@ -1,0 +1,92 @@
+"""Signal extraction: every registered signal plus one ``phrase_<family>`` count per phrase family.
+
+``extract(message, ctx, lexicon)`` returns :class:`Signals`: a flat ``{name: value}`` dict and
+the message itself (regex conditions read its text fields). :func:`signal_names` gives the
+column order; :meth:`Signals.row` the matching NumPy row for the combiner.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from graphdet.rules import extractors as _extractors  # noqa: F401  (registers the built-in signals)
+from graphdet.rules.context import EMPTY_CONTEXT, TenantContext
+from graphdet.rules.lexicon import Lexicon, load_lexicon
+from graphdet.rules.registry import REGISTRY, SignalSpec, SignalValue
+from graphdet.rules.view import MessageView
+from graphdet.schema import Message
+
+__all__ = [
+    "DEFAULT_RULES_DIR",
+    "SIGNAL_NAMES",
+    "Signals",
+    "default_lexicon",
+    "extract",
+    "phrase_signal",
+    "phrase_specs",
+    "signal_names",
+]
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "configs" / "rules"
+"""The rule set shipped with graphdet (``configs/rules`` of the source tree)."""
+
+SIGNAL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+"""The code-defined signals, in extraction order (phrase counts follow, see :func:`signal_names`)."""
+
+_FUNCS = tuple((name, spec.fn) for name, spec in REGISTRY.items())
+
+
+def phrase_signal(family: str) -> str:
+    """The signal name of a phrase family's hit count."""
+    return f"phrase_{family}"
+
+
+def phrase_specs(lexicon: Lexicon) -> dict[str, SignalSpec]:
+    """Specs of the data-defined phrase-count signals of ``lexicon``."""
+    return {
+        phrase_signal(f): SignalSpec(phrase_signal(f), f"whole-word hits of the '{f}' phrases: "
+                                     f"{lexicon.descriptions.get(f, '')}".rstrip(": "), "int")
+        for f in lexicon.families
+    }
+
+
+def signal_names(lexicon: Lexicon) -> tuple[str, ...]:
+    """All signal columns for ``lexicon``: :data:`SIGNAL_NAMES`, then the phrase counts."""
+    return SIGNAL_NAMES + tuple(phrase_signal(f) for f in lexicon.families)
+
+
+@functools.cache
+def default_lexicon() -> Lexicon:
+    """The lexicon of :data:`DEFAULT_RULES_DIR` (loaded once)."""
+    return load_lexicon(DEFAULT_RULES_DIR)
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """All signal values of one message (``values``), with the message they came from."""
+
+    values: dict[str, SignalValue]
+    message: Message
+
+    def __getitem__(self, name: str) -> SignalValue:
+        return self.values[name]
+
+    def row(self, names: tuple[str, ...]) -> npt.NDArray[np.float64]:
+        """The values in ``names`` order as a float64 row (bools are 0/1)."""
+        values = self.values
+        return np.fromiter((float(values[n]) for n in names), dtype=np.float64, count=len(names))
+
+
+def extract(message: Message, ctx: TenantContext = EMPTY_CONTEXT, lexicon: Lexicon | None = None) -> Signals:
+    """Compute every signal of ``message`` for the tenant described by ``ctx``."""
+    lex = lexicon if lexicon is not None else default_lexicon()
+    view = MessageView(message, ctx, lex)
+    values: dict[str, SignalValue] = {name: fn(view) for name, fn in _FUNCS if fn is not None}
+    for family, count in zip(lex.families, view.phrase_counts, strict=True):
+        values["phrase_" + family] = count
+    return Signals(values, message)

@@ -1,0 +1,70 @@
+"""Homoglyph and punycode impersonation of display names and domains is caught."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from graphdet.rules import EMPTY_CONTEXT, StaticContext, decode_domain, extract, skeleton
+from graphdet.schema import Address, Message
+
+
+def _msg(name: str, addr: str, **kw: object) -> Message:
+    return Message("acme", "<m@x>", datetime(2024, 1, 1, tzinfo=UTC), Address(addr, name),
+                   to=(Address("alice@acme.com"),), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["Jоhn Smith", "J0hn Smith", "JOHN  SMITH", "Јohn Ѕmith", "John Smіth"])
+def test_homoglyph_display_names_match_the_internal_person(name: str, acme_ctx: StaticContext) -> None:
+    s = extract(_msg(name, "x@evil.example"), acme_ctx)
+    assert s["display_name_internal_similarity"] == 100.0
+    assert s["display_name_spoofed"] is (name != "JOHN  SMITH")
+
+
+def test_close_but_not_equal_names_score_high_but_are_not_spoofs(acme_ctx: StaticContext) -> None:
+    s = extract(_msg("Jon Smith", "x@evil.example"), acme_ctx)
+    assert 85 <= s["display_name_internal_similarity"] < 100 and not s["display_name_spoofed"]
+    assert extract(_msg("Bob Unrelated", "x@evil.example"), acme_ctx)["display_name_internal_similarity"] < 60
+
+
+def test_the_internal_person_itself_is_not_an_impersonation(acme_ctx: StaticContext) -> None:
+    s = extract(_msg("John Smith", "john.smith@acme.com"), acme_ctx)
+    assert s["display_name_internal_similarity"] == 0.0 and not s["display_name_spoofed"]
+
+
+@pytest.mark.parametrize(
+    "domain, distance",
+    [
+        ("rnicrosoft.com", 0),  # rn -> m
+        ("micros0ft.com", 0),  # 0 -> o
+        ("аcme.com", 0),  # Cyrillic а: the tenant's own domain
+        ("xn--cme-5cd.com", 0),  # the same in punycode
+        ("xn--glbalsupplies-j7k.com", 0),  # glоbalsupplies with a Cyrillic о, punycode
+        ("global-supplies.com", 1),
+        ("contoso-logistic.com", 1),
+        ("globalsupplies.com", 99),  # the known domain itself
+        ("example.org", None),  # unrelated: far from everything
+    ],
+)
+def test_lookalike_domains(domain: str, distance: int | None, acme_ctx: StaticContext) -> None:
+    got = extract(_msg("Billing", f"ar@{domain}"), acme_ctx)["sender_domain_lookalike_distance"]
+    if distance is None:
+        assert 2 < got < 99
+    else:
+        assert got == distance
+
+
+def test_skeleton_and_punycode_folding() -> None:
+    assert skeleton("Jоhn Smith") == skeleton("J0HN  smith") == skeleton("john smith")
+    assert skeleton("paypal.com") == skeleton("paypaI.com") == skeleton("pаypal.com")
+    assert decode_domain("xn--cme-5cd.com") == "аcme.com"
+    assert decode_domain("xn--zz-.com").endswith(".com")  # an undecodable label stays as written
+
+
+def test_without_context_impersonation_signals_stay_quiet() -> None:
+    s = extract(_msg("Jоhn Smith", "ar@rnicrosoft.com"))
+    assert s["context_available"] is False
+    assert s["display_name_internal_similarity"] == 0.0 and s["sender_domain_lookalike_distance"] == 99
+    assert s["sender_domain_new"] is False and s["sender_known"] is False and s["url_domain_new"] == 0
+    assert EMPTY_CONTEXT.available is False
