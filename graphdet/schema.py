@@ -195,8 +195,10 @@ class Label:
 class Decision:
     """What graphdet decided for one message.
 
-    The combiner and policy issues fill in attribution and versions; the shape is fixed here
-    so that every layer agrees on it.
+    ``score`` is the calibrated attack probability; ``reasons`` are human-readable;
+    ``attribution`` lists (feature, exact contribution to the model margin) for the features
+    that pushed toward "attack"; ``rule_hits`` the rules that fired; ``versions`` the snapshot,
+    model, rules and feature-schema versions the decision used.
     """
 
     message_id: str
@@ -205,6 +207,8 @@ class Decision:
     category: Category
     score: float
     reasons: tuple[str, ...] = ()
+    attribution: tuple[tuple[str, float], ...] = ()
+    rule_hits: tuple[str, ...] = ()
     degraded: bool = False
     degraded_reason: str = ""
     versions: tuple[tuple[str, str], ...] = ()

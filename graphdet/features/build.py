@@ -1,0 +1,169 @@
+"""Feature vectors: one code path for training replay, single decisions and batches.
+
+:meth:`FeatureBuilder.row` computes one message's vector from the tenant state as it is *now*
+(the message itself not yet observed); :func:`replay` walks a time-ordered stream and calls
+``row`` then ``observe`` for each message, which is exactly what serving does, so training
+features and serving features are the same numbers (a test proves it).
+
+Cold start: while a tenant has less than ``min_history_days`` of history every ``graph`` and
+``gnn`` feature is NaN ("unknown"), the value the combiner was also trained with on rows
+masked the same way, so a new tenant is decided on its message signals instead of looking
+like one long stream of first contacts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphdet.features.schema import BEHAVIOUR_FEATURES, FeatureSchema
+from graphdet.features.state import OnlineState, TenantState
+from graphdet.rules import RuleSet, Signals, extract, signal_names
+from graphdet.rules.context import fold_name
+from graphdet.schema import Direction, Message
+
+__all__ = ["FeatureBuilder", "FeatureRow", "replay"]
+
+_NAN = float("nan")
+_US_PER_DAY = 86_400_000_000
+_BEHAVIOUR = tuple(BEHAVIOUR_FEATURES)
+_GRAPH_COLUMNS = [i for i, n in enumerate(_BEHAVIOUR) if BEHAVIOUR_FEATURES[n][0] in ("graph", "gnn")
+                  and n != "tenant_history_days"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    values: np.ndarray  # float64, FeatureSchema order
+    signals: Signals
+    hits: tuple[str, ...]
+    mature: bool
+
+
+def _log1p(x: float) -> float:
+    return math.log1p(x) if x == x else _NAN
+
+
+class FeatureBuilder:
+    """Computes feature rows for a rule set (``min_history_days``: the cold-start cut)."""
+
+    def __init__(self, ruleset: RuleSet, *, min_history_days: float = 14.0) -> None:
+        self.ruleset = ruleset
+        self.min_history_days = min_history_days
+        self.schema = FeatureSchema(signal_names(ruleset.lexicon), tuple(r.id for r in ruleset.rules))
+
+    def row(self, m: Message, st: TenantState) -> FeatureRow:
+        """The features of ``m`` from ``st`` as it is now (``m`` must not be observed yet)."""
+        signals = extract(m, st, self.ruleset.lexicon)
+        hits = tuple(self.ruleset.evaluate(signals))
+        behaviour = self._behaviour(m, st)
+        t_us = int(m.received_at.timestamp() * 1_000_000)
+        mature = st.history_days(t_us) >= self.min_history_days
+        if not mature:
+            behaviour[_GRAPH_COLUMNS] = np.nan
+        hit_set = set(hits)
+        values = np.concatenate(
+            [
+                behaviour,
+                signals.row(self.schema.signal_names),
+                np.fromiter((r in hit_set for r in self.schema.rule_ids), dtype=np.float64,
+                            count=len(self.schema.rule_ids)),
+            ]
+        )
+        return FeatureRow(values, signals, hits, mature)
+
+    def _behaviour(self, m: Message, st: TenantState) -> np.ndarray:
+        t_us = int(m.received_at.timestamp() * 1_000_000)
+        f = dict.fromkeys(_BEHAVIOUR, _NAN)
+        f["dir_inbound"] = float(m.direction is Direction.INBOUND)
+        f["dir_internal"] = float(m.direction is Direction.INTERNAL)
+        f["tenant_history_days"] = st.history_days(t_us)
+        sender = m.from_.addr
+        s = st.node_of.get(sender)
+        in_snap = s is not None and s < st.n_snap
+        f["sender_known"] = float(s is not None and st.sent[s] > 0)
+        f["sender_msgs_sent_log"] = math.log1p(st.sent[s]) if s is not None else 0.0
+        f["sender_out_degree_log"] = math.log1p(len(st.out_nb[s])) if s is not None else 0.0
+        f["sender_in_degree_log"] = math.log1p(len(st.in_nb[s])) if s is not None else 0.0
+        f["sender_days_known"] = max(0.0, (t_us - st.first_us[s]) / _US_PER_DAY) if s is not None else 0.0
+        n_snap = max(st.n_snap, 1)
+        if in_snap:
+            assert s is not None
+            f["sender_reciprocity"] = float(st.reciprocity[s])
+            f["sender_pagerank_log"] = math.log(max(float(st.pagerank[s]) * n_snap, 1e-12))
+            f["sender_clustering"] = float(st.clustering[s])
+        f["sender_is_internal"] = float(st.is_internal_domain(m.from_.domain))
+        dom_first = st.domain_first_us.get(m.from_.domain)
+        f["sender_domain_known"] = float(dom_first is not None)
+        f["sender_domain_days_known"] = max(0.0, (t_us - dom_first) / _US_PER_DAY) if dom_first is not None else 0.0
+        key = fold_name(m.from_.name) if m.from_.name else ""
+        if key:
+            users = st.name_users.get(key, set())
+            f["sender_name_new"] = float(s is not None and st.sent[s] > 0 and key not in st.names[s])
+            f["sender_name_shared"] = float(any(u != s for u in users))
+            internal_users = st.internal_names.get(key, set())
+            f["sender_name_internal_other"] = float(bool(internal_users) and sender not in internal_users)
+        else:
+            f["sender_name_new"] = f["sender_name_shared"] = f["sender_name_internal_other"] = 0.0
+
+        rcpts: list[int | None] = []
+        internal_flags: list[bool] = []
+        seen: set[str] = set()
+        for r in m.recipients:
+            if r.addr == sender or r.addr in seen:
+                continue
+            seen.add(r.addr)
+            rcpts.append(st.node_of.get(r.addr))
+            internal_flags.append(st.is_internal_domain(r.domain))
+        f["rcpt_count"] = float(len(rcpts))
+        if rcpts:
+            pair = [st.pair_msgs(s, d) for d in rcpts]
+            reverse = [st.pair_msgs(d, s) for d in rcpts]
+            first = sum(1 for p in pair if p == 0)
+            f["rcpt_internal_share"] = sum(internal_flags) / len(rcpts)
+            f["rcpt_first_contact_share"] = first / len(rcpts)
+            f["rcpt_first_contact_count"] = float(first)
+            f["pair_msgs_min_log"] = math.log1p(min(pair))
+            f["pair_msgs_max_log"] = math.log1p(max(pair))
+            f["pair_reverse_max_log"] = math.log1p(max(reverse))
+            links = [st.link_stats(s, d) for d in rcpts]
+            f["pair_common_neighbors_max"] = float(max(c for c, _ in links))
+            f["pair_adamic_adar_max"] = max(a for _, a in links)
+            known = [d for d in rcpts if d is not None]
+            snap = [d for d in known if d < st.n_snap]
+            if in_snap and snap:
+                assert s is not None
+                comm = st.community[s]
+                same = sum(1 for d in snap if st.community[d] == comm and comm >= 0)
+                f["pair_same_community_share"] = same / len(snap)
+            if snap:
+                f["rcpt_known_share_mean"] = float(np.mean([st.known_share[d] for d in snap]))
+                f["rcpt_pagerank_log_max"] = max(math.log(max(float(st.pagerank[d]) * n_snap, 1e-12)) for d in snap)
+            f["rcpt_received_log_mean"] = float(np.mean([math.log1p(st.received[d]) if d is not None else 0.0
+                                                         for d in rcpts]))
+            f["rcpt_attacked_before"] = float(any(d is not None and 0 < st.attacked.get(d, 0) < t_us for d in rcpts))
+            if st.gnn is not None:
+                g = st.gnn
+                row, fallback = g.sender_row(s if in_snap else None, m.from_.domain)
+                targets = np.array([d for d in snap], dtype=np.int64)
+                if len(targets):
+                    probs = g.plausibility_batch(np.full(len(targets), row), targets)
+                    f["gnn_plausibility_min"] = float(probs.min())
+                    f["gnn_plausibility_mean"] = float(probs.mean())
+                    f["gnn_similarity_mean"] = float(np.mean(g.corr[targets] @ g.emb[row]))
+                f["gnn_fallback"] = float(fallback)
+        return np.fromiter((f[n] for n in _BEHAVIOUR), dtype=np.float64, count=len(_BEHAVIOUR))
+
+
+def replay(
+    messages: Iterable[Message], state: OnlineState, builder: FeatureBuilder, *, learn: bool = True
+) -> Iterator[tuple[Message, FeatureRow]]:
+    """Features of each message in order, each computed before the state learns from it."""
+    for m in messages:
+        st = state.tenant(m.tenant)
+        row = builder.row(m, st)
+        if learn:
+            st.observe(m)
+        yield m, row
