@@ -93,7 +93,9 @@ def default_as_of(log_dir: Path) -> datetime:
 
 def _to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
     schema = table_schema(table)
-    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    # no pandas metadata: it records the frame's dtypes, which for an empty table depend on
+    # other tenants' rows, so one tenant's traffic would change another tenant's file bytes
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False).replace_schema_metadata(None)
 
 
 def rebuild(
