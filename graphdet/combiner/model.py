@@ -59,6 +59,7 @@ class Combiner:
         feature_fraction: float = 0.9,
         target_precision: float = 0.995,
         suspicious_precision: float = 0.9,
+        min_category_support: int = 30,
         seed: int = 0,
     ) -> None:
         self.num_boost_round = num_boost_round
@@ -68,6 +69,7 @@ class Combiner:
         self.feature_fraction = feature_fraction
         self.target_precision = target_precision
         self.suspicious_precision = suspicious_precision
+        self.min_category_support = min_category_support
         self.seed = seed
 
     # ----------------------------------------------------------------- fitting
@@ -152,13 +154,26 @@ class Combiner:
         return float(s[ok[-1]]) if len(ok) else 1.01
 
     def _choose_thresholds(self, x_val: np.ndarray, category_val: np.ndarray, y_val: np.ndarray) -> None:
+        """Per-category thresholds where validation has enough of the category, else pooled.
+
+        A category with fewer than ``min_category_support`` validation attacks predicted as it
+        gets the threshold chosen on all categories together, instead of one set by a handful
+        of messages.
+        """
         score = self.calibration_(np.asarray(self.booster_.predict(x_val, raw_score=True)))
         predicted = self._categories(x_val)
+        pooled = self._threshold_for(score, y_val, self.target_precision)
+        support = self.min_category_support
         self.thresholds_: dict[str, float] = {}
+        self.threshold_source_: dict[str, str] = {}
         for c in self.categories_:
             mine = predicted == c
-            self.thresholds_[c] = self._threshold_for(score[mine], y_val[mine], self.target_precision) if mine.any() \
-                else 1.01
+            if int(y_val[mine].sum()) >= support:
+                self.thresholds_[c] = self._threshold_for(score[mine], y_val[mine], self.target_precision)
+                self.threshold_source_[c] = "own"
+            else:
+                self.thresholds_[c] = pooled
+                self.threshold_source_[c] = "pooled"
         self.suspicious_threshold_ = self._threshold_for(score, y_val, self.suspicious_precision)
 
     # ----------------------------------------------------------------- predicting
@@ -208,11 +223,12 @@ class Combiner:
         meta = {
             "params": {k: getattr(self, k) for k in (
                 "num_boost_round", "learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction",
-                "target_precision", "suspicious_precision", "seed")},
+                "target_precision", "suspicious_precision", "min_category_support", "seed")},
             "feature_names": self.feature_names_,
             "categories": self.categories_,
             "calibration": {"a": self.calibration_.a, "b": self.calibration_.b},
             "thresholds": self.thresholds_,
+            "threshold_source": self.threshold_source_,
             "suspicious_threshold": self.suspicious_threshold_,
         }
         (folder / "combiner.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -236,6 +252,7 @@ class Combiner:
         c.categories_ = list(meta["categories"])
         c.calibration_ = _Calibration(float(meta["calibration"]["a"]), float(meta["calibration"]["b"]))
         c.thresholds_ = {k: float(v) for k, v in meta["thresholds"].items()}
+        c.threshold_source_ = dict(meta.get("threshold_source", {}))
         c.suspicious_threshold_ = float(meta["suspicious_threshold"])
         if booster.feature_name() != c.feature_names_:
             raise GraphdetError(f"{folder}: binary.txt features differ from combiner.json's feature_names")

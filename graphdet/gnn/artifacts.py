@@ -37,10 +37,12 @@ def embed_tenant(trained: TrainedGNN, g: TenantGraph) -> dict[str, np.ndarray]:
     # correspondents of each address: neighbours in either direction, mean of their embeddings
     a = np.concatenate([g.src, g.dst])
     b = np.concatenate([g.dst, g.src])
-    keys = np.unique(a * g.n_nodes + b)
+    keys = np.unique(a * g.n_nodes + b)  # sorted: rows are grouped
     rows, cols = keys // g.n_nodes, keys % g.n_nodes
     corr = np.zeros_like(emb)
-    np.add.at(corr, rows, emb[cols])
+    if len(keys):
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        corr[rows[starts]] = np.add.reduceat(emb[cols], starts, axis=0)
     corr /= np.maximum(np.linalg.norm(corr, axis=1, keepdims=True), 1e-12)
     return {"src": src, "dst": dst, "emb": emb.astype(np.float32), "corr": corr.astype(np.float32)}
 

@@ -197,15 +197,18 @@ def train_gnn(
     loss_fn = torch.nn.BCEWithLogitsLoss()
     t0 = time.perf_counter()
     last_loss = float("nan")
+    target = train_idx
+    adj = None
     for epoch in range(config.epochs):
         model.train()
-        target = train_idx[rng.random(len(train_idx)) < config.target_share]
-        if len(target) == 0:
-            target = train_idx
-        mp = u.train.copy()
-        mp[target] = False
-        masks = [mp[a:b] for a, b in itertools.pairwise(tenant_split)]
-        adj = _adjacency(graphs, u.offsets, masks)
+        if adj is None or epoch % max(1, config.resample_every) == 0:
+            # new split of the training edges: targets are held out of message passing
+            target = train_idx[rng.random(len(train_idx)) < config.target_share]
+            if len(target) == 0:
+                target = train_idx
+            mp = u.train.copy()
+            mp[target] = False
+            adj = _adjacency(graphs, u.offsets, [mp[a:b] for a, b in itertools.pairwise(tenant_split)])
         s, d, t = u.src[target], u.dst[target], u.tenant_of_edge[target]
         ns_list, nd_list = [], []
         for _ in range(config.negatives_per_positive):

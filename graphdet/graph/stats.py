@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import igraph as ig
 import numpy as np
@@ -124,7 +124,7 @@ def _leiden(g: ig.Graph, seed: int) -> tuple[list[int], float]:
         # restarts only on small graphs: poor optima are a small-graph effect, and a run costs
         # seconds on a large one (igraph draws its random numbers through Python)
         restarts = _LEIDEN_RESTARTS if 0 < ug.ecount() <= _LEIDEN_RESTART_MAX_EDGES else 1
-        runs = [lambda: _leiden_run(ug)] * (restarts - 1)
+        runs: list[Callable[[], tuple[list[int], float]]] = [lambda: _leiden_run(ug)] * (restarts - 1)
         if restarts > 1:  # and Leiden refining Louvain's partition (never below Louvain's quality)
             runs.append(lambda: _leiden_run(ug, ug.community_multilevel(weights="weight").membership))
         for runner in runs:

@@ -149,3 +149,27 @@ def test_a_fixed_model_is_applied_without_training(tmp_path: Path, snapshot_root
     mine = load_arrays(s.path / s.manifest["tenants"][tenant]["folder"])
     theirs = load_arrays(src.path / src.manifest["tenants"][tenant]["folder"])
     assert all(np.array_equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_encoder_layers_compute_exactly_what_pyg_sageconv_computes() -> None:
+    from graphdet.gnn.model import SAGEEncoder, sparse_adjacency
+
+    torch.manual_seed(0)
+    n = 120
+    e = torch.randint(0, n, (2, 500))
+    e = e[:, e[0] != e[1]]
+    edge_index = torch.unique(torch.cat([e, e.flip(0)], 1), dim=1)
+    enc = SAGEEncoder(5, GNNConfig(dropout=0.0)).eval()
+    x = torch.randn(n, 5, requires_grad=True)
+    ours = enc(x, sparse_adjacency(edge_index, n))
+    ours.sum().backward()
+    grad_ours = x.grad.clone()
+    x.grad = None
+    h = x
+    for i, conv in enumerate(enc.convs):  # PyG's own message passing on the same parameters
+        h = conv(h, edge_index)
+        if i < len(enc.convs) - 1:
+            h = torch.relu(h)
+    h.sum().backward()
+    assert torch.allclose(ours, h, atol=1e-5)
+    assert torch.allclose(grad_ours, x.grad, atol=1e-5)
