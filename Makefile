@@ -19,12 +19,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: install
-	$(GD) generate --seed 7 --tenants 3 --days 30 --out $(DEMO)/log --overwrite \
+	$(GD) generate --seed 7 --tenants 3 --days 60 --out $(DEMO)/log --overwrite \
 	    --mbox $(DEMO)/raw.mbox.gz --raw-limit 2000
 	$(GD) ingest $(DEMO)/raw.mbox.gz --tenant-config $(DEMO)/log/tenants.yaml \
 	    --out $(DEMO)/ingested --overwrite
 	$(GD) rebuild --log $(DEMO)/log --out $(DEMO)/snapshots
-	$(GD) summary $(DEMO)/log --report $(DEMO)/report.md
+	$(GD) train --log $(DEMO)/log --out $(DEMO)/artifacts
+	$(GD) summary $(DEMO)/log --report $(DEMO)/summary.md
+	@echo "demo report: $(DEMO)/artifacts/report/report.md (PR curve: $(DEMO)/artifacts/report/pr_curve.png)"
 
 test: install lint
 	$(PY) -m pytest -q -n $(JOBS) tests

@@ -24,8 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from graphdet.exceptions import ConfigError
 from graphdet.schema import Address, Category, Verdict
 
@@ -118,10 +116,13 @@ class Policy:
 
 
 def _read(path: Path) -> TenantPolicy:
+    from graphdet.rules.errors import RuleError
+    from graphdet.rules.yamlio import read_yaml  # strict: duplicate keys are errors, with the line
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"policy file {path}: {e}") from None
+        data = read_yaml(path) or {}
+    except RuleError as e:
+        raise ConfigError(f"policy file {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"policy file {path}: expected a mapping with {', '.join(_KEYS)}")
     unknown = set(data) - set(_KEYS)

@@ -41,7 +41,11 @@ class Decider:
         self.top_k = top_k
         self.names = tuple(combiner.feature_names_)
         self.hard = {r.id: r.category for r in ruleset.rules if getattr(r, "hard", False)}
+        # impersonation for the allow-list override: the graph's view (an internal person's
+        # display name on another address) or, when the graph is immature and that is
+        # unknown, the rules' near-exact match of an internal display name
         self.impersonation_col = self.names.index("sender_name_internal_other")
+        self.name_similarity_col = self.names.index("sig_display_name_internal_similarity")
 
     def decide(self, messages: Sequence[Message], rows: Sequence[FeatureRow]) -> list[Decision]:
         if not rows:
@@ -64,7 +68,9 @@ class Decider:
                 thresholds=self.combiner.thresholds_,
                 suspicious_threshold=self.combiner.suspicious_threshold_,
                 hard_hits=hard,
-                impersonates_internal=bool(r.values[self.impersonation_col] == 1.0),
+                impersonates_internal=bool(
+                    r.values[self.impersonation_col] == 1.0 or r.values[self.name_similarity_col] >= 90.0
+                ),
             )
             attributions = (
                 top_attributions(by_row[i], r.values, self.names, self.reasons, self.top_k) if i in by_row else []

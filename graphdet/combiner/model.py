@@ -106,6 +106,11 @@ class Combiner:
         x_val = np.asarray(x_val, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(feature_names) or x_val.shape[1:] != x.shape[1:]:
             raise ValueError(f"feature matrices {x.shape} / {x_val.shape} do not match {len(feature_names)} names")
+        if len(category) != len(x) or len(category_val) != len(x_val):
+            raise ValueError(
+                f"labels do not match rows: {len(category)} labels for {len(x)} training rows, "
+                f"{len(category_val)} for {len(x_val)} validation rows"
+            )
         y = (np.asarray(category) != "safe").astype(np.float64)
         y_val = (np.asarray(category_val) != "safe").astype(np.float64)
         if y.sum() == 0 or y.sum() == len(y):
@@ -188,6 +193,7 @@ class Combiner:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probability that each row is an attack."""
+        self._check()
         return self.calibration_(self.margin(x))
 
     def category_proba(self, x: np.ndarray) -> np.ndarray:
@@ -199,6 +205,7 @@ class Combiner:
         return np.asarray(self.category_booster_.predict(x))
 
     def _categories(self, x: np.ndarray) -> np.ndarray:
+        self._check()
         out: np.ndarray = np.asarray(self.categories_)[self.category_proba(x).argmax(axis=1)]
         return out
 
@@ -220,6 +227,8 @@ class Combiner:
         self.booster_.save_model(str(folder / "binary.txt"))
         if self.category_booster_ is not None:
             self.category_booster_.save_model(str(folder / "category.txt"))
+        else:  # never leave an older model's category booster behind
+            (folder / "category.txt").unlink(missing_ok=True)
         meta = {
             "params": {k: getattr(self, k) for k in (
                 "num_boost_round", "learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction",

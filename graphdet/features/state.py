@@ -89,6 +89,7 @@ class TenantState:
         self.known_registrable: set[str] = set()
         self._refs: list[str] | None = None  # look-alike reference domains and their skeletons
         self._ref_skeletons: list[str] = []
+        self._name_tables: dict[tuple[bool, int], tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {}
 
     # ------------------------------------------------------------------ building
 
@@ -182,6 +183,7 @@ class TenantState:
                 self.name_users.setdefault(name_key, set()).add(s)
                 if sender_internal:
                     self.internal_names.setdefault(name_key, set()).add(m.from_.addr)
+                    self._name_tables.clear()
         seen: set[int] = set()
         for r in m.recipients:
             d = self.node(r.addr, t, self.is_internal_domain(r.domain))
@@ -274,6 +276,18 @@ class TenantState:
 
     def tenant_domains(self) -> Collection[str]:
         return self.internal_domains
+
+    def name_table(self, execs_only: bool, min_length: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        """Internal display names (at least ``min_length`` long) and their addresses, rebuilt
+        only when a new internal name appears."""
+        key = (execs_only, min_length)
+        table = self._name_tables.get(key)
+        if table is None:
+            items = [(n, tuple(sorted(a))) for n, a in sorted(self.internal_names.items())
+                     if len(n) >= min_length and (not execs_only or any(x in self.executives for x in a))]
+            table = (tuple(n for n, _ in items), tuple(a for _, a in items))
+            self._name_tables[key] = table
+        return table
 
     def lookalike_references(self) -> tuple[list[str], list[str]]:
         """Every known domain and its visual skeleton, kept up to date as domains appear."""

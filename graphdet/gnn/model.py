@@ -61,7 +61,8 @@ class _SymmetricSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ctx.adj = adj
-        return torch.sparse.mm(adj, x)
+        out: torch.Tensor = torch.sparse.mm(adj, x)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
@@ -70,7 +71,7 @@ class _SymmetricSpMM(torch.autograd.Function):
 
 def mean_aggregate(adj: torch.Tensor, x: torch.Tensor, inv_degree: torch.Tensor) -> torch.Tensor:
     """Mean of the neighbours' features over a symmetric adjacency (GraphSAGE's aggregation)."""
-    out: torch.Tensor = _SymmetricSpMM.apply(adj, x) * inv_degree
+    out: torch.Tensor = _SymmetricSpMM.apply(adj, x) * inv_degree  # type: ignore[no-untyped-call]
     return out
 
 
@@ -88,6 +89,7 @@ class SAGEEncoder(nn.Module):
         deg = torch.sparse.mm(adj_t, torch.ones(adj_t.shape[1], 1))
         inv_degree = torch.where(deg > 0, 1.0 / deg.clamp(min=1.0), torch.zeros_like(deg))
         for i, conv in enumerate(self.convs):
+            assert isinstance(conv, SAGEConv)
             x = conv.lin_l(mean_aggregate(adj_t, x, inv_degree)) + conv.lin_r(x)
             if i < len(self.convs) - 1:
                 x = torch.relu(x)

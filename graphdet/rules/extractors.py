@@ -333,7 +333,14 @@ def _name_match(v: MessageView, only: Collection[str] | None) -> tuple[float, st
 
 
 def _name_table(ctx: TenantContext, execs_only: bool) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """Comparable internal names (and their addresses) of ``ctx``, cached for the last context."""
+    """Comparable internal names (and their addresses) of ``ctx``, cached for the last context.
+
+    A live context (OnlineState) whose names change between messages keeps its own table.
+    """
+    own = getattr(ctx, "name_table", None)
+    if own is not None:
+        live: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] = own(execs_only, _MIN_NAME)
+        return live
     key = (id(ctx), execs_only)
     cached = _NAME_CACHE.get(key)
     if cached is not None and cached[0] is ctx:
