@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from graphdet.exceptions import SnapshotError
 from graphdet.gnn.data import FEATURE_NAMES, TenantGraph, node_features
 from graphdet.gnn.model import GNNConfig, LinkModel, sparse_adjacency
 from graphdet.gnn.train import Standardizer, TrainedGNN
+from graphdet.graph.stats import sorted_unique
 
 __all__ = ["embed_tenant", "load_model", "model_files"]
 
@@ -37,12 +39,16 @@ def embed_tenant(trained: TrainedGNN, g: TenantGraph) -> dict[str, np.ndarray]:
     # correspondents of each address: neighbours in either direction, mean of their embeddings
     a = np.concatenate([g.src, g.dst])
     b = np.concatenate([g.dst, g.src])
-    keys = np.unique(a * g.n_nodes + b)  # sorted: rows are grouped
+    keys = sorted_unique(a * g.n_nodes + b)  # sorted: rows are grouped
     rows, cols = keys // g.n_nodes, keys % g.n_nodes
-    corr = np.zeros_like(emb)
-    if len(keys):
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        corr[rows[starts]] = np.add.reduceat(emb[cols], starts, axis=0)
+    crow = np.zeros(g.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=g.n_nodes), out=crow[1:])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        adjacency = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols),
+                                            torch.ones(len(cols)), size=(g.n_nodes, g.n_nodes))
+        corr = torch.sparse.mm(adjacency, torch.from_numpy(emb.astype(np.float32))).numpy()
     corr /= np.maximum(np.linalg.norm(corr, axis=1, keepdims=True), 1e-12)
     return {"src": src, "dst": dst, "emb": emb.astype(np.float32), "corr": corr.astype(np.float32)}
 

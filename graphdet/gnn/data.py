@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from graphdet.graph.stats import sorted_unique
+
 __all__ = ["FEATURE_NAMES", "TenantGraph", "node_features"]
 
 FEATURE_NAMES = (
@@ -85,7 +87,7 @@ class TenantGraph:
         dom = self.n_addr + self.addr_domain
         a = np.concatenate([s, d, member, dom])
         b = np.concatenate([d, s, dom, member])
-        keys = np.unique(a * self.n_nodes + b)
+        keys = sorted_unique(a * self.n_nodes + b)
         return np.stack([keys // self.n_nodes, keys % self.n_nodes])
 
 

@@ -22,6 +22,7 @@ import torch
 
 from graphdet.gnn.data import TenantGraph, node_features
 from graphdet.gnn.model import GNNConfig, LinkModel, sparse_adjacency
+from graphdet.graph.stats import sorted_unique
 
 __all__ = ["Standardizer", "TrainedGNN", "auc", "train_gnn"]
 
@@ -119,7 +120,7 @@ def _build_union(graphs: Sequence[TenantGraph], cut_us: int) -> _Union:
         tenant_of_edge=tenant_of_edge,
         n_addr=np.array([g.n_addr for g in graphs], np.int64),
         n_nodes=n_nodes,
-        edge_keys=np.unique(src * n_nodes + dst),
+        edge_keys=sorted_unique(src * n_nodes + dst),
         domain_groups=_groups(addr_ids, dom_labels, n_nodes),
         community_groups=_groups(addr_ids, com_labels, n_nodes),
     )
