@@ -109,13 +109,7 @@ def bench_real(data: Path, val_days: int, epochs: int) -> dict[str, object]:
                 config=RebuildConfig(lookback_days=3650, gnn=False),
             )
             s = load_snapshot(r.path)
-            graphs = [
-                TenantGraph.from_tables(
-                    t, s.table(t, "nodes").to_pandas(), s.table(t, "edges").to_pandas(),
-                    s.table(t, "domains").to_pandas(),
-                )
-                for t in s.tenants
-            ]
+            graphs = [TenantGraph.from_snapshot(s, t) for t in s.tenants]
             t = time.perf_counter()
             trained = train_gnn(graphs, datetime.fromisoformat(s.manifest["as_of"]),
                                 GNNConfig(epochs=epochs, val_days=val_days))

@@ -14,6 +14,7 @@ are standardised with statistics fitted on the training graphs and stored with t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,16 @@ class TenantGraph:
             msgs=edges["msgs"].to_numpy(dtype=np.float64)[keep],
             first_seen=first_us[keep],
             community=nodes["community"].to_numpy(dtype=np.int64),
+        )
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Any, tenant: str) -> TenantGraph:
+        """One tenant of a :class:`graphdet.graph.snapshot.Snapshot`."""
+        return cls.from_tables(
+            tenant,
+            snapshot.table(tenant, "nodes").to_pandas(),
+            snapshot.table(tenant, "edges").to_pandas(),
+            snapshot.table(tenant, "domains").to_pandas(),
         )
 
     def message_passing_edges(self, mask: np.ndarray | None = None) -> np.ndarray:

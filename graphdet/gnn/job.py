@@ -100,10 +100,5 @@ def train_from_snapshot(root: str | Path, config: GNNConfig | None = None) -> Tr
     from graphdet.graph.snapshot import load_snapshot
 
     s = load_snapshot(root)
-    graphs = [
-        TenantGraph.from_tables(
-            t, s.table(t, "nodes").to_pandas(), s.table(t, "edges").to_pandas(), s.table(t, "domains").to_pandas()
-        )
-        for t in s.tenants
-    ]
+    graphs = [TenantGraph.from_snapshot(s, t) for t in s.tenants]
     return train_gnn(graphs, datetime.fromisoformat(s.manifest["as_of"]), config)

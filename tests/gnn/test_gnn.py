@@ -37,12 +37,7 @@ def snapshot_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _graphs(root: Path) -> tuple[list[TenantGraph], datetime]:
     s = load_snapshot(root / "snap")
-    graphs = [
-        TenantGraph.from_tables(
-            t, s.table(t, "nodes").to_pandas(), s.table(t, "edges").to_pandas(), s.table(t, "domains").to_pandas()
-        )
-        for t in s.tenants
-    ]
+    graphs = [TenantGraph.from_snapshot(s, t) for t in s.tenants]
     return graphs, datetime.fromisoformat(s.manifest["as_of"])
 
 
