@@ -1,3 +1,5 @@
-"""What a decision service imports. The DecisionEngine arrives with the serving issue."""
+"""What a decision service imports: ``from serving import DecisionEngine``."""
 
-__all__: list[str] = []
+from serving.engine import DecisionEngine, ServingConfig
+
+__all__ = ["DecisionEngine", "ServingConfig"]

@@ -1,0 +1,326 @@
+"""DecisionEngine: what a decision service imports.
+
+    from serving import DecisionEngine
+    engine = DecisionEngine.load("artifacts/")          # what `graphdet train` wrote
+    decision = engine.decide(message)                    # or decide_batch / decide_raw
+
+**One code path.** Features come from the same :class:`~graphdet.features.FeatureBuilder` and
+OnlineState that training replayed, scores from the same :class:`~graphdet.combiner.Decider`.
+
+**Versions and hot swap.** Everything loaded together (snapshot, GNN arrays, model, rules,
+policy) is one immutable *bundle*; every decision reads the bundle reference once, so it is
+computed with one set of versions, which it records. :meth:`DecisionEngine.reload` builds a
+new bundle when the artifacts changed (a rebuild published a new snapshot, training a new
+model, someone edited the rules) and swaps the reference; decisions in flight finish on the
+old one. A rules change that does not load keeps the last good bundle.
+
+**Degraded modes.** A missing or corrupt snapshot, GNN or model does not stop decisions:
+without a snapshot the tenants start cold (graph features unknown), without GNN arrays the
+GNN features are unknown, without a model the rules decide alone (hard rules -> MALICIOUS,
+high/critical rules -> SUSPICIOUS). Each such decision has ``degraded`` set with the reason.
+A message that cannot be decided gets an error decision (SAFE when failing open, the default,
+SUSPICIOUS when failing closed) instead of an exception.
+
+**Thread safety.** ``decide``, ``decide_batch`` and ``decide_raw`` may be called from many
+threads: feature building and the state update run under one lock (each message sees every
+earlier one), the booster call and the chronicle append run outside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graphdet.combiner import Combiner, Decider, ReasonBook
+from graphdet.exceptions import GraphdetError
+from graphdet.features import FeatureBuilder, FeatureRow, OnlineState
+from graphdet.graph.snapshot import Snapshot, load_snapshot, sha256_file
+from graphdet.ingest import RecordError, parse_message
+from graphdet.policy import Policy, load_policy
+from graphdet.rules import RuleSet, load_rules
+from graphdet.schema import Category, Decision, Message, Verdict
+from graphdet.tenants import TenantConfig, load_tenant_config
+
+__all__ = ["DecisionEngine", "ServingConfig"]
+
+logger = logging.getLogger(__name__)
+
+_SEVERE = ("high", "critical")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """``learn``: update OnlineState after each decision. ``fail_open``: an undecidable
+    message is SAFE (else SUSPICIOUS). ``chronicle``: folder of the decision log (None: off)."""
+
+    learn: bool = True
+    fail_open: bool = True
+    chronicle: Path | None = None
+    top_k: int = 5
+
+
+@dataclass
+class _Bundle:
+    ruleset: RuleSet
+    builder: FeatureBuilder
+    decider: Decider | None
+    state: OnlineState
+    tenants: TenantConfig
+    policy: Policy
+    versions: tuple[tuple[str, str], ...]
+    fingerprint: str
+    degraded: tuple[str, ...] = ()
+    snapshot_version: str = ""
+    model_version: str = ""
+
+
+def _fingerprint(root: Path) -> str:
+    """Changes whenever anything the engine loads changes (cheap: names, sizes, mtimes)."""
+    h = hashlib.sha256()
+    pointer = root / "snapshot" / "current"
+    h.update(pointer.read_bytes() if pointer.exists() else b"-")
+    for sub in ("model", "rules", "policy"):
+        folder = root / sub
+        for p in sorted(folder.glob("*")) if folder.is_dir() else []:
+            st = p.stat()
+            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for name in ("reasons.yaml", "tenants.yaml"):
+        p = root / name
+        if p.exists():
+            st = p.stat()
+            h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _snapshot(root: Path, executives: dict[str, tuple[str, ...]]) -> tuple[OnlineState, str, list[str]]:
+    """OnlineState from the artifacts' snapshot; GNN problems degrade only the GNN."""
+    try:
+        snap = load_snapshot(root / "snapshot", verify=False)
+    except GraphdetError as e:
+        return OnlineState({}), "", [f"snapshot unavailable ({e}); every tenant starts cold"]
+    bad_tables: list[str] = []
+    bad_gnn: list[str] = []
+    for relpath, meta in snap.manifest["files"].items():
+        f = snap.path / relpath
+        ok = f.exists() and sha256_file(f) == meta["sha256"]
+        if not ok:
+            (bad_gnn if "gnn" in Path(relpath).name or relpath.startswith("gnn/") else bad_tables).append(relpath)
+    if bad_tables:
+        return OnlineState({}), "", [f"snapshot {snap.path} corrupt ({', '.join(bad_tables[:3])}); every tenant "
+                                     "starts cold"]
+    problems = []
+    if bad_gnn or not snap.manifest.get("gnn"):
+        manifest = dict(snap.manifest)
+        manifest["gnn"] = None  # the state then leaves GNN features unknown
+        snap = Snapshot(snap.path, manifest)
+        problems.append(f"GNN unavailable ({', '.join(bad_gnn[:3]) or 'not in the snapshot'}); GNN signals unknown")
+    state = OnlineState.from_snapshot(snap, executives=executives)
+    return state, snap.version, problems
+
+
+def _build(root: Path, previous: _Bundle | None = None) -> _Bundle:
+    fingerprint = _fingerprint(root)
+    tenants = load_tenant_config(root / "tenants.yaml" if (root / "tenants.yaml").exists() else None)
+    ruleset = load_rules(root / "rules")
+    builder = FeatureBuilder(ruleset)
+    degraded: list[str] = []
+    model_version = ""
+    decider: Decider | None = None
+    policy = load_policy(root / "policy" if (root / "policy").is_dir() else None)
+    try:
+        combiner = Combiner.load(root / "model")
+        if tuple(combiner.feature_names_) != builder.schema.names:
+            raise GraphdetError(
+                f"model features ({len(combiner.feature_names_)}) do not match the rules' feature schema "
+                f"{builder.schema.version} ({len(builder.schema.names)}): retrain after changing rules"
+            )
+        reasons = ReasonBook.load(root / "reasons.yaml", {r.id: r.description for r in ruleset.rules}, builder.schema)
+        model_version = "m-" + sha256_file(root / "model" / "binary.txt")[:12]
+        decider = Decider(combiner, policy, reasons, ruleset)
+    except GraphdetError as e:
+        degraded.append(f"model unavailable ({e}); rules decide alone")
+    executives = {t.name: t.executives for t in tenants.tenants}
+    snapshot_version = previous.snapshot_version if previous else ""
+    if previous is not None and (root / "snapshot" / "current").exists() and \
+            (root / "snapshot" / "current").read_text().strip() == previous.snapshot_version:
+        state = previous.state  # same snapshot: keep the live deltas learnt since
+        degraded += [d for d in previous.degraded if d.startswith(("snapshot", "GNN"))]
+    else:
+        state, snapshot_version, problems = _snapshot(root, executives)
+        degraded += problems
+    from graphdet.combiner.pipeline import ruleset_version
+
+    versions = (
+        ("snapshot", snapshot_version or "none"),
+        ("model", model_version or "none"),
+        ("rules", ruleset_version(ruleset)),
+        ("features", builder.schema.version),
+    )
+    if decider is not None:
+        decider.versions = versions
+    for d in degraded:
+        logger.warning("degraded: %s", d)
+    return _Bundle(ruleset, builder, decider, state, tenants, policy, versions, fingerprint, tuple(degraded),
+                   snapshot_version, model_version)
+
+
+@dataclass
+class _Pending:
+    message: Message
+    row: FeatureRow | None = None
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DecisionEngine:
+    """Loads an artifacts folder and decides messages; see the module docstring."""
+
+    def __init__(self, root: Path, bundle: _Bundle, config: ServingConfig) -> None:
+        self.root = root
+        self.config = config
+        self._bundle = bundle
+        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self.chronicle: Any = None
+        if config.chronicle is not None:
+            from serving.chronicle import DecisionLog
+
+            self.chronicle = DecisionLog(config.chronicle, feature_names=bundle.builder.schema.names)
+            self.chronicle.open()
+
+    @classmethod
+    def load(cls, artifacts: str | Path, *, config: ServingConfig | None = None) -> DecisionEngine:
+        """Load and verify everything in ``artifacts`` (what ``graphdet train`` writes).
+
+        Invalid rules, policy or tenant config raise (nothing sensible can be decided);
+        a missing or corrupt snapshot, GNN or model degrades, with the reason logged.
+        """
+        root = Path(artifacts)
+        if not root.is_dir():
+            raise GraphdetError(f"artifacts folder {root} does not exist")
+        return cls(root, _build(root), config or ServingConfig())
+
+    # ------------------------------------------------------------------ versions / reload
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return dict(self._bundle.versions)
+
+    @property
+    def degraded(self) -> tuple[str, ...]:
+        return self._bundle.degraded
+
+    def reload(self) -> bool:
+        """Swap in a new bundle if the artifacts changed; True if swapped. A bundle that does
+        not load (e.g. broken rules) keeps the current one and logs why."""
+        with self._reload_lock:
+            current = self._bundle
+            if _fingerprint(self.root) == current.fingerprint:
+                return False
+            try:
+                new = _build(self.root, previous=current)
+            except GraphdetError as e:
+                logger.error("reload of %s failed, keeping versions %s: %s", self.root, dict(current.versions), e)
+                return False
+            self._bundle = new  # one reference assignment: atomic for readers
+            logger.info("hot-swapped to %s", dict(new.versions))
+            return True
+
+    # ------------------------------------------------------------------ deciding
+
+    def decide(self, message: Message) -> Decision:
+        return self.decide_batch([message])[0]
+
+    def decide_raw(self, raw: bytes) -> list[Decision]:
+        """Parse RFC 5322 bytes, assign tenants from the artifacts' tenant config, decide.
+
+        One decision per tenant the message reaches; an unparseable message gives one error
+        decision (never an exception).
+        """
+        bundle = self._bundle
+        try:
+            messages = parse_message(raw, bundle.tenants)
+        except RecordError as e:
+            mid = "<unparsed-" + hashlib.sha256(raw).hexdigest()[:16] + ">"
+            return [self._error_decision(mid, "", f"unparseable message: {e}", bundle)]
+        return self.decide_batch(messages)
+
+    def decide_batch(self, messages: Sequence[Message]) -> list[Decision]:
+        """Decide several messages with one booster call; state learns them in order."""
+        bundle = self._bundle  # read once: one set of versions for the whole batch
+        pending = [_Pending(m) for m in messages]
+        with self._lock:
+            for p in pending:
+                try:
+                    st = bundle.state.tenant(p.message.tenant)
+                    p.row = bundle.builder.row(p.message, st)
+                    if self.config.learn:
+                        st.observe(p.message)
+                except Exception as e:
+                    logger.exception("cannot build features of %s", p.message.message_id)
+                    p.error = f"error: {type(e).__name__}: {e}"
+        ok = [p for p in pending if p.row is not None]
+        decided: dict[int, Decision] = {}
+        try:
+            if bundle.decider is not None:
+                ds = bundle.decider.decide([p.message for p in ok], [p.row for p in ok if p.row is not None])
+            else:
+                ds = [self._rules_only(p.message, p.row, bundle) for p in ok if p.row is not None]
+            decided = {id(p): d for p, d in zip(ok, ds, strict=True)}
+        except Exception as e:
+            logger.exception("scoring failed for a batch of %d", len(ok))
+            for p in ok:
+                p.error = f"error: scoring failed: {type(e).__name__}: {e}"
+        out: list[Decision] = []
+        for p in pending:
+            d = decided.get(id(p))
+            if d is None:
+                d = self._error_decision(p.message.message_id, p.message.tenant, p.error or "error: undecided", bundle)
+            elif bundle.degraded:
+                d = replace(d, degraded=True, degraded_reason="; ".join(bundle.degraded))
+            out.append(d)
+            if self.chronicle is not None:
+                self.chronicle.append(d, received_at=p.message.received_at, decided_at=datetime.now(UTC),
+                                      features=p.row.values if p.row is not None else None)
+        return out
+
+    def _rules_only(self, m: Message, row: FeatureRow, bundle: _Bundle) -> Decision:
+        rules = {r.id: r for r in bundle.ruleset.rules}
+        hit = [rules[h] for h in row.hits if h in rules]
+        hard = [r for r in hit if r.hard]
+        severe = [r for r in hit if r.severity in _SEVERE]
+        if hard:
+            verdict, cat, score = Verdict.MALICIOUS, Category(hard[0].category), 1.0
+        elif severe:
+            verdict, cat, score = Verdict.SUSPICIOUS, Category(severe[0].category), 0.5
+        else:
+            verdict, cat, score = Verdict.SAFE, Category.SAFE, 0.0
+        return Decision(
+            message_id=m.message_id, tenant=m.tenant, verdict=verdict, category=cat, score=score,
+            reasons=tuple(f"rule {r.id}: {r.description}" for r in (hard or severe)[:5]),
+            rule_hits=row.hits, versions=bundle.versions,
+        )
+
+    def _error_decision(self, message_id: str, tenant: str, reason: str, bundle: _Bundle) -> Decision:
+        verdict = Verdict.SAFE if self.config.fail_open else Verdict.SUSPICIOUS
+        return Decision(
+            message_id=message_id, tenant=tenant, verdict=verdict, category=Category.SAFE, score=float("nan"),
+            reasons=(reason,), degraded=True, degraded_reason=reason, versions=bundle.versions,
+        )
+
+    def close(self) -> None:
+        """Flush the chronicle (nothing decided is lost)."""
+        if self.chronicle is not None:
+            self.chronicle.close()
+
+    def __enter__(self) -> DecisionEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

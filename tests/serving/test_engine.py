@@ -1,0 +1,211 @@
+"""DecisionEngine: train/serve equality, hot swap under load, degraded modes, thread safety."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from graphdet.combiner import Combiner, Decider, ReasonBook
+from graphdet.combiner.pipeline import load_train_config, train_pipeline
+from graphdet.features import FeatureBuilder, OnlineState, replay
+from graphdet.messagelog import read_messages, table_to_messages
+from graphdet.policy import load_policy
+from graphdet.rules import load_rules
+from graphdet.schema import Message, Verdict
+from graphdet.synth import SynthConfig, generate, write_generated
+from graphdet.tenants import load_tenant_config
+from serving import DecisionEngine, ServingConfig
+
+
+@dataclasses.dataclass
+class World:
+    artifacts: Path
+    stream: list[Message]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("engine")
+    write_generated(generate(SynthConfig(seed=9, tenants=2, days=40, employees=25)), root / "log")
+    report = train_pipeline(root / "log", root / "art", config=dataclasses.replace(load_train_config(), gnn_epochs=20))
+    table = read_messages(root / "log")
+    cut = report["cut"]
+    table = table.filter(pc.greater_equal(table.column("received_at"), pa.scalar(datetime.fromisoformat(cut),
+                                                                                   pa.timestamp("us", tz="UTC"))))
+    table = table.sort_by([("received_at", "ascending"), ("message_id", "ascending")])
+    return World(root / "art", list(table_to_messages(table.slice(0, 600))))
+
+
+@pytest.fixture
+def artifacts(world: World, tmp_path: Path) -> Path:
+    dst = tmp_path / "art"
+    shutil.copytree(world.artifacts, dst, symlinks=True)
+    return dst
+
+
+def test_decisions_equal_the_training_time_scores(world: World) -> None:
+    engine = DecisionEngine.load(world.artifacts)
+    served = engine.decide_batch(world.stream)
+    # the training-side path: a fresh OnlineState from the same snapshot, replay, Decider
+    ruleset = load_rules(world.artifacts / "rules")
+    builder = FeatureBuilder(ruleset)
+    tenants = load_tenant_config(world.artifacts / "tenants.yaml")
+    state = OnlineState.from_snapshot(world.artifacts / "snapshot",
+                                      executives={t.name: t.executives for t in tenants.tenants})
+    rows = [row for _, row in replay(world.stream, state, builder)]
+    combiner = Combiner.load(world.artifacts / "model")
+    reasons = ReasonBook.load(world.artifacts / "reasons.yaml", {r.id: r.description for r in ruleset.rules},
+                              builder.schema)
+    offline = Decider(combiner, load_policy(world.artifacts / "policy"), reasons, ruleset).decide(world.stream, rows)
+    assert [d.score for d in served] == [d.score for d in offline]
+    assert [(d.verdict, d.category, d.reasons) for d in served] == [(d.verdict, d.category, d.reasons) for d in offline]
+    assert {d.verdict for d in served} >= {Verdict.SAFE}
+    assert all(dict(d.versions) == engine.versions for d in served)
+
+
+def test_single_and_batch_decisions_agree(world: World) -> None:
+    one = DecisionEngine.load(world.artifacts)
+    many = DecisionEngine.load(world.artifacts)
+    singles = [one.decide(m) for m in world.stream[:150]]
+    batch = many.decide_batch(world.stream[:150])
+    assert [d.score for d in singles] == [d.score for d in batch]
+
+
+def _retrained_model(artifacts: Path, stream: list[Message]) -> None:
+    """Replace the model with another one (different boosting rounds): a new model version."""
+    ruleset = load_rules(artifacts / "rules")
+    builder = FeatureBuilder(ruleset)
+    state = OnlineState.from_snapshot(artifacts / "snapshot")
+    rows = np.stack([r.values for _, r in replay(stream, state, builder)])
+    old = Combiner.load(artifacts / "model")
+    y = np.where(old.predict_proba(rows) > 0.5, old.predict_category(rows), "safe")
+    half = len(rows) // 2
+    new = Combiner(num_boost_round=40, seed=1).fit(rows[:half], y[:half], rows[half:], y[half:],
+                                                   feature_names=list(builder.schema.names))
+    staging = artifacts / "model.new"
+    new.save(staging)
+    for f in staging.iterdir():
+        f.replace(artifacts / "model" / f.name)
+    staging.rmdir()
+
+
+def test_hot_swap_under_concurrent_decisions(artifacts: Path, world: World) -> None:
+    engine = DecisionEngine.load(artifacts)
+    before = tuple(sorted(engine.versions.items()))
+    stop = threading.Event()
+    results: list[tuple[tuple[str, str], ...]] = []
+    sent = [0]
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            m = world.stream[(k * 97 + i) % len(world.stream)]
+            d = engine.decide(m)
+            with lock:
+                sent[0] += 1
+                results.append(tuple(sorted(d.versions)))
+            i += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    _retrained_model(artifacts, world.stream[:300])
+    assert engine.reload() is True
+    after = tuple(sorted(engine.versions.items()))
+    for _ in range(600):  # let the workers decide on the new bundle for a while (bounded)
+        with lock:
+            if sum(1 for r in results if r == after) >= 30:
+                break
+        threading.Event().wait(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert before != after
+    assert len(results) == sent[0]  # none lost
+    assert set(results) <= {before, after}  # every decision used one complete set of versions
+    assert after in set(results)
+    assert engine.reload() is False  # nothing changed since
+
+
+def test_broken_rules_reload_keeps_the_last_good_bundle(artifacts: Path, world: World) -> None:
+    engine = DecisionEngine.load(artifacts)
+    versions = engine.versions
+    (artifacts / "rules" / "zz_broken.yaml").write_text("rules:\n  - id: lower_case_id\n    nonsense: [\n")
+    assert engine.reload() is False
+    assert engine.versions == versions
+    assert engine.decide(world.stream[0]).verdict in set(Verdict)
+
+
+def test_missing_snapshot_degrades_to_cold_start(artifacts: Path, world: World) -> None:
+    (artifacts / "snapshot" / "current").unlink()
+    engine = DecisionEngine.load(artifacts)
+    d = engine.decide(world.stream[0])
+    assert d.degraded and "snapshot unavailable" in d.degraded_reason
+    assert engine.versions["snapshot"] == "none"
+
+
+def test_corrupt_gnn_degrades_only_the_gnn(artifacts: Path, world: World) -> None:
+    gnn_file = next((artifacts / "snapshot").rglob("gnn_src.npy"))
+    gnn_file.write_bytes(b"\x00" * 64)
+    engine = DecisionEngine.load(artifacts)
+    d = engine.decide(world.stream[0])
+    assert d.degraded and "GNN unavailable" in d.degraded_reason and "snapshot unavailable" not in d.degraded_reason
+    assert engine.versions["snapshot"] != "none" and engine.versions["model"] != "none"
+
+
+def test_missing_model_leaves_the_rules_deciding(artifacts: Path, world: World) -> None:
+    (artifacts / "model" / "binary.txt").unlink()
+    engine = DecisionEngine.load(artifacts)
+    decisions = engine.decide_batch(world.stream[:100])
+    assert all(d.degraded and "model unavailable" in d.degraded_reason for d in decisions)
+    assert engine.versions["model"] == "none"
+    for d in decisions:
+        assert d.verdict in (Verdict.SAFE, Verdict.SUSPICIOUS, Verdict.MALICIOUS)
+        if d.verdict is not Verdict.SAFE:
+            assert d.reasons and d.reasons[0].startswith("rule ")
+
+
+def test_malformed_messages_give_error_decisions(artifacts: Path, world: World) -> None:
+    engine = DecisionEngine.load(artifacts)
+    broken = dataclasses.replace(world.stream[0], received_at=None)  # type: ignore[arg-type]
+    decisions = engine.decide_batch([broken, world.stream[1]])
+    assert decisions[0].degraded and decisions[0].degraded_reason.startswith("error:")
+    assert decisions[0].verdict is Verdict.SAFE  # fail-open by default
+    assert math.isnan(decisions[0].score)
+    assert not decisions[1].degraded_reason.startswith("error:")
+    raw = engine.decide_raw(b"\x00\x01 not mail")
+    assert len(raw) == 1 and raw[0].degraded and "unparseable message" in raw[0].degraded_reason
+    closed = DecisionEngine.load(artifacts, config=ServingConfig(fail_open=False))
+    assert closed.decide_raw(b"garbage")[0].verdict is Verdict.SUSPICIOUS
+
+
+def test_concurrent_decisions_update_the_state_exactly_once_each(artifacts: Path, world: World) -> None:
+    engine = DecisionEngine.load(artifacts)
+    stream = world.stream[:400]
+    tenant = stream[0].tenant
+    st = engine._bundle.state.tenant(tenant)
+    sent_before = sum(st.sent)
+    chunks = [stream[i::4] for i in range(4)]
+    threads = [threading.Thread(target=lambda c=c: [engine.decide(m) for m in c]) for c in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(st.sent) - sent_before == sum(1 for m in stream if m.tenant == tenant)
+
+
+def test_missing_artifacts_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from graphdet.exceptions import GraphdetError
+
+    with pytest.raises(GraphdetError, match="does not exist"):
+        DecisionEngine.load(tmp_path / "nope")
