@@ -20,11 +20,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 demo: install
 	$(GD) generate --seed 7 --tenants 3 --days 60 --out $(DEMO)/log --overwrite \
-	    --mbox $(DEMO)/raw.mbox.gz --raw-limit 2000
+	    --mbox $(DEMO)/raw.mbox.gz --raw-limit 2000 --raw-latest
 	$(GD) ingest $(DEMO)/raw.mbox.gz --tenant-config $(DEMO)/log/tenants.yaml \
 	    --out $(DEMO)/ingested --overwrite
 	$(GD) rebuild --log $(DEMO)/log --out $(DEMO)/snapshots
 	$(GD) train --log $(DEMO)/log --out $(DEMO)/artifacts
+	$(GD) decide $(DEMO)/raw.mbox.gz --artifacts $(DEMO)/artifacts > $(DEMO)/decisions.txt
+	@grep -A4 -m4 -E "^(MALICIOUS|SUSPICIOUS)" $(DEMO)/decisions.txt || true
+	@echo "all decisions of the last 2,000 messages, as raw mail through serving: $(DEMO)/decisions.txt"
 	$(GD) summary $(DEMO)/log --report $(DEMO)/summary.md
 	@echo "demo report: $(DEMO)/artifacts/report/report.md (PR curve: $(DEMO)/artifacts/report/pr_curve.png)"
 

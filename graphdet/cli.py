@@ -31,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:
@@ -61,6 +61,7 @@ def generate(
     mbox: Annotated[Path | None, typer.Option(help="Also write raw RFC 5322 mail to this mbox (.gz ok).")] = None,
     eml_dir: Annotated[Path | None, typer.Option(help="Also write raw mail as .eml files here.")] = None,
     raw_limit: Annotated[int | None, typer.Option(help="At most this many messages in --mbox/--eml-dir.")] = None,
+    raw_latest: Annotated[bool, typer.Option(help="With --raw-limit: the latest messages instead of the first.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing log in --out.")] = False,
 ) -> None:
     """Generate synthetic tenants: normal traffic, attack campaigns and hard negatives.
@@ -79,10 +80,13 @@ def generate(
         with console.status(f"generating {tenants} tenants x {days} days (seed {seed})"):
             log = run_generate(config)
             write_generated(log, out_dir, overwrite=overwrite)
+        raw = log.messages
+        if raw_latest and raw_limit is not None:
+            raw = raw.slice(max(0, raw.num_rows - raw_limit))
         if mbox is not None:
-            write_mbox(log.messages, mbox, limit=raw_limit)
+            write_mbox(raw, mbox, limit=raw_limit)
         if eml_dir is not None:
-            write_eml_dir(log.messages, eml_dir, limit=raw_limit)
+            write_eml_dir(raw, eml_dir, limit=raw_limit)
     except GraphdetError as e:
         _fail(e)
     n_attack = log.labels.num_rows - sum(1 for c in log.labels.column("category").to_pylist() if c == "safe")
@@ -251,6 +255,58 @@ def train(
             out.print(f"{title}: precision {t['precision']:.2%}, recall {t['recall']:.2%}, FP {t['fp']}, "
                       f"FN {t['fn']} ({t['attacks']} attacks, {t['safe']} safe)")
     out.print(f"artifacts: {out_dir}  report: {out_dir / 'report' / 'report.md'}")
+
+
+@app.command()
+def decide(
+    paths: Annotated[list[Path], typer.Argument(help=".eml files, folders, mbox (.gz ok) or message tables to decide.")],
+    artifacts: Annotated[Path, typer.Option("--artifacts", help="What `graphdet train` wrote.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per decision.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Decide at most this many messages.")] = None,
+) -> None:
+    """Decide messages and print each verdict with its reasons."""
+    import json
+    import math
+
+    from graphdet.ingest import RecordError, iter_records, list_inputs, row_to_messages
+    from serving import DecisionEngine
+
+    try:
+        engine = DecisionEngine.load(artifacts)
+        inputs = list_inputs(paths)
+    except GraphdetError as e:
+        _fail(e)
+    n = 0
+    for path, fmt in inputs:
+        for record in iter_records(path, fmt):
+            if limit is not None and n >= limit:
+                break
+            if record.row is not None:
+                try:
+                    messages, _ = row_to_messages(record.row, engine._bundle.tenants)
+                    decisions = engine.decide_batch(messages)
+                except RecordError as e:
+                    console.print(f"[yellow]{record.source}: skipped: {e}[/]")
+                    continue
+            else:
+                decisions = engine.decide_raw(record.raw or b"")
+            for d in decisions:
+                n += 1
+                if as_json:
+                    out.print_json(json.dumps({
+                        "message_id": d.message_id, "tenant": d.tenant, "verdict": d.verdict.value,
+                        "category": d.category.value, "score": None if math.isnan(d.score) else d.score,
+                        "reasons": list(d.reasons), "rule_hits": list(d.rule_hits),
+                        "attribution": [[f, c] for f, c in d.attribution], "degraded": d.degraded,
+                        "degraded_reason": d.degraded_reason, "versions": dict(d.versions), "source": record.source,
+                    }))
+                else:
+                    colour = {"safe": "green", "suspicious": "yellow", "malicious": "red"}[d.verdict.value]
+                    out.print(f"[{colour}]{d.verdict.value.upper():10}[/] {d.category.value:19} {d.score:6.3f}  "
+                              f"{d.message_id}  ({d.tenant})")
+                    for r in d.reasons[:5]:
+                        out.print(f"    - {r}")
+    engine.close()
 
 
 @app.command()
