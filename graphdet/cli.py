@@ -283,7 +283,7 @@ def decide(
                 break
             if record.row is not None:
                 try:
-                    messages, _ = row_to_messages(record.row, engine._bundle.tenants)
+                    messages, _ = row_to_messages(record.row, engine.tenant_config)
                     decisions = engine.decide_batch(messages)
                 except RecordError as e:
                     console.print(f"[yellow]{record.source}: skipped: {e}[/]")

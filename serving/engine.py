@@ -124,9 +124,10 @@ def _snapshot(root: Path, executives: dict[str, tuple[str, ...]]) -> tuple[Onlin
     return state, snap.version, problems
 
 
-def _build(root: Path, previous: _Bundle | None = None) -> _Bundle:
+def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | None = None) -> _Bundle:
     fingerprint = _fingerprint(root)
-    tenants = load_tenant_config(root / "tenants.yaml" if (root / "tenants.yaml").exists() else None)
+    if tenants is None:
+        tenants = load_tenant_config(root / "tenants.yaml" if (root / "tenants.yaml").exists() else None)
     ruleset = load_rules(root / "rules")
     builder = FeatureBuilder(ruleset)
     degraded: list[str] = []
@@ -187,6 +188,7 @@ class DecisionEngine:
         self._bundle = bundle
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
+        self._tenants_override: TenantConfig | None = None
         self.chronicle: Any = None
         if config.chronicle is not None:
             from serving.chronicle import DecisionLog
@@ -195,16 +197,26 @@ class DecisionEngine:
             self.chronicle.open()
 
     @classmethod
-    def load(cls, artifacts: str | Path, *, config: ServingConfig | None = None) -> DecisionEngine:
+    def load(
+        cls, artifacts: str | Path, *, config: ServingConfig | None = None, tenants: TenantConfig | None = None
+    ) -> DecisionEngine:
         """Load and verify everything in ``artifacts`` (what ``graphdet train`` writes).
 
+        ``tenants`` overrides the artifacts' ``tenants.yaml`` (which domains are whose).
         Invalid rules, policy or tenant config raise (nothing sensible can be decided);
         a missing or corrupt snapshot, GNN or model degrades, with the reason logged.
         """
         root = Path(artifacts)
         if not root.is_dir():
             raise GraphdetError(f"artifacts folder {root} does not exist")
-        return cls(root, _build(root), config or ServingConfig())
+        engine = cls(root, _build(root, tenants=tenants), config or ServingConfig())
+        engine._tenants_override = tenants
+        return engine
+
+    @property
+    def tenant_config(self) -> TenantConfig:
+        """Which domains belong to which tenant (used by :meth:`decide_raw`)."""
+        return self._bundle.tenants
 
     # ------------------------------------------------------------------ versions / reload
 
@@ -224,7 +236,7 @@ class DecisionEngine:
             if _fingerprint(self.root) == current.fingerprint:
                 return False
             try:
-                new = _build(self.root, previous=current)
+                new = _build(self.root, previous=current, tenants=self._tenants_override)
             except GraphdetError as e:
                 logger.error("reload of %s failed, keeping versions %s: %s", self.root, dict(current.versions), e)
                 return False
