@@ -263,6 +263,7 @@ def decide(
     artifacts: Annotated[Path, typer.Option("--artifacts", help="What `graphdet train` wrote.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per decision.")] = False,
     limit: Annotated[int | None, typer.Option(help="Decide at most this many messages.")] = None,
+    chronicle: Annotated[Path | None, typer.Option(help="Also append every decision to this decision log folder.")] = None,
 ) -> None:
     """Decide messages and print each verdict with its reasons."""
     import json
@@ -272,7 +273,9 @@ def decide(
     from serving import DecisionEngine
 
     try:
-        engine = DecisionEngine.load(artifacts)
+        from serving import ServingConfig
+
+        engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=chronicle))
         inputs = list_inputs(paths)
     except GraphdetError as e:
         _fail(e)
@@ -355,10 +358,35 @@ def summary(
         out.print(f"report: {report}")
 
 
+decisions_app = typer.Typer(help="The decision chronicle (Parquet, queried with DuckDB).", no_args_is_help=True)
+
+
+@decisions_app.command("query")
+def decisions_query(
+    sql: Annotated[str, typer.Argument(help="SQL over the view `decisions`, e.g. \"SELECT verdict, count(*) FROM decisions GROUP BY 1\".")],
+    chronicle: Annotated[Path, typer.Option("--chronicle", help="The decision log folder.")],
+    limit: Annotated[int, typer.Option(help="Print at most this many rows.")] = 50,
+) -> None:
+    """Run SQL over the chronicle and print the result as a table."""
+    from serving.chronicle import query
+
+    try:
+        result = query(chronicle, sql)
+    except GraphdetError as e:
+        _fail(e)
+    table = Table(title=f"{result.num_rows} rows")
+    for name in result.column_names:
+        table.add_column(name)
+    for row in result.slice(0, limit).to_pylist():
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
 def _mount_subcommands() -> None:
     from graphdet.rules.cli import rules_app
 
     app.add_typer(rules_app, name="rules", help="Lint rule files and explain which rules fire on a message.")
+    app.add_typer(decisions_app, name="decisions")
 
 
 _mount_subcommands()

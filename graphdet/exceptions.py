@@ -12,6 +12,8 @@
     │   └── NothingToBuild     the rebuild window holds no messages
     ├── GeneratorError         the synthetic generator was given impossible options
     ├── NotFittedError         a combiner used before fit/load   (graphdet.combiner.model)
+    ├── ChronicleError         the decision log cannot be written, recovered or queried
+    │                                                              (serving.chronicle)
     └── RuleError              a rule, phrase list or rules folder is invalid, with file and
         │                      line                               (graphdet.rules.errors)
         └── RuleSetError       every problem of a rules folder at once (``issues``)

@@ -193,7 +193,9 @@ class DecisionEngine:
         if config.chronicle is not None:
             from serving.chronicle import DecisionLog
 
-            self.chronicle = DecisionLog(config.chronicle, feature_names=bundle.builder.schema.names)
+            # no fixed feature names: a hot swap may change the schema; each row records its
+            # feature-schema version instead
+            self.chronicle = DecisionLog(config.chronicle)
             self.chronicle.open()
 
     @classmethod
@@ -298,8 +300,11 @@ class DecisionEngine:
                 d = replace(d, degraded=True, degraded_reason="; ".join(bundle.degraded))
             out.append(d)
             if self.chronicle is not None:
-                self.chronicle.append(d, received_at=p.message.received_at, decided_at=datetime.now(UTC),
-                                      features=p.row.values if p.row is not None else None)
+                try:
+                    self.chronicle.append(d, received_at=p.message.received_at, decided_at=datetime.now(UTC),
+                                          features=p.row.values if p.row is not None else None)
+                except GraphdetError as e:  # the decision stands; the chronicle problem is loud
+                    logger.error("chronicle append failed for %s: %s", d.message_id, e)
         return out
 
     def _rules_only(self, m: Message, row: FeatureRow, bundle: _Bundle) -> Decision:

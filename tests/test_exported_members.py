@@ -12,6 +12,14 @@ MODULES = [
     "graphdet.tenants",
     "graphdet.ingest",
     "graphdet.synth",
+    "graphdet.graph",
+    "graphdet.gnn",
+    "graphdet.rules",
+    "graphdet.features",
+    "graphdet.combiner",
+    "graphdet.policy",
+    "serving.engine",
+    "serving.chronicle",
 ]
 
 
