@@ -313,6 +313,24 @@ def decide(
 
 
 @app.command()
+def serve(
+    artifacts: Annotated[Path, typer.Option("--artifacts", help="What `graphdet train` wrote.")],
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default; the service has no authentication).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8025,
+    chronicle: Annotated[Path | None, typer.Option(help="Append every decision to this decision log folder.")] = None,
+    reload_seconds: Annotated[float, typer.Option(help="Check the artifacts for a new snapshot/model/rules this often.")] = 30.0,
+) -> None:
+    """Reference HTTP service: POST /v1/decide, /healthz, /readyz, /metrics (Prometheus)."""
+    from serving.http import serve as run_serve
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        run_serve(artifacts, host, port, chronicle=chronicle, reload_seconds=reload_seconds)
+    except GraphdetError as e:
+        _fail(e)
+
+
+@app.command()
 def summary(
     log_dir: Annotated[Path, typer.Argument(help="A message log folder (from generate or ingest).")],
     report: Annotated[Path | None, typer.Option("--report", help="Also write the summary as Markdown here.")] = None,
