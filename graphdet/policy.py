@@ -72,10 +72,16 @@ class PolicyOutcome:
 class Policy:
     default: TenantPolicy = field(default_factory=TenantPolicy)
     tenants: Mapping[str, TenantPolicy] = field(default_factory=dict)
+    _merged: dict[str, TenantPolicy] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def for_tenant(self, tenant: str) -> TenantPolicy:
-        own = self.tenants.get(tenant)
-        return self.default.merged(own) if own is not None else self.default
+        """The default lists plus the tenant's own (merged once per tenant, not per message)."""
+        merged = self._merged.get(tenant)
+        if merged is None:
+            own = self.tenants.get(tenant)
+            merged = self.default.merged(own) if own is not None else self.default
+            self._merged[tenant] = merged
+        return merged
 
     def decide(
         self,
