@@ -52,9 +52,11 @@ class Decider:
             return []
         x = np.stack([r.values for r in rows])
         score = self.combiner.predict_proba(x)
-        category = self.combiner.predict_category(x)
-        # attributions only where they are read: messages that are not plainly safe
+        # category and attributions only where they are read: messages that are not plainly safe
         explain = np.flatnonzero(score >= self.combiner.suspicious_threshold_)
+        category = np.full(len(rows), "safe", dtype=object)
+        if len(explain):
+            category[explain] = self.combiner.predict_category(x[explain])
         contrib = self.combiner.contributions(x[explain]) if len(explain) else np.zeros((0, len(self.names) + 1))
         by_row = {int(i): contrib[j] for j, i in enumerate(explain)}
         out = []

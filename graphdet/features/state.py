@@ -69,6 +69,7 @@ class TenantState:
         self.internal: list[bool] = []
         self.out_nb: list[set[int]] = []  # recipients written to
         self.in_nb: list[set[int]] = []  # senders heard from
+        self.nb: list[set[int]] = []  # correspondents in either direction (kept, not derived per call)
         self.names: list[set[str]] = []  # folded display names used as a sender
         # snapshot-only statistics (index < n_snap)
         self.pagerank = np.zeros(0)
@@ -112,11 +113,14 @@ class TenantState:
         st.internal = list(nodes["is_internal"])
         st.out_nb = [set() for _ in range(n)]
         st.in_nb = [set() for _ in range(n)]
+        st.nb = [set() for _ in range(n)]
         for s, d, m in zip(edges["src_node"], edges["dst_node"], edges["msgs"], strict=True):
             st.pair[(s << 32) | d] = m
             if s != d:
                 st.out_nb[s].add(d)
                 st.in_nb[d].add(s)
+                st.nb[s].add(d)
+                st.nb[d].add(s)
         st.names = [{fold_name(x) for x in names} for names in nodes["display_names"]]
         for i, names in enumerate(st.names):
             for key in names:
@@ -160,6 +164,7 @@ class TenantState:
         self.internal.append(internal)
         self.out_nb.append(set())
         self.in_nb.append(set())
+        self.nb.append(set())
         self.names.append(set())
         return i
 
@@ -197,6 +202,8 @@ class TenantState:
             if s != d:
                 self.out_nb[s].add(d)
                 self.in_nb[d].add(s)
+                self.nb[s].add(d)
+                self.nb[d].add(s)
 
     def _see_domain(self, domain: str, t: int) -> None:
         if domain not in self.domain_first_us:
@@ -226,17 +233,17 @@ class TenantState:
         return self.pair.get((s << 32) | d, 0)
 
     def neighbours(self, i: int) -> set[int]:
-        return self.out_nb[i] | self.in_nb[i]
+        return self.nb[i]
 
     def link_stats(self, u: int | None, v: int | None) -> tuple[int, float]:
         """Common neighbours and Adamic-Adar of (u, v) on the live undirected graph."""
         if u is None or v is None or u == v:
             return 0, 0.0
-        common = self.neighbours(u) & self.neighbours(v)
+        a, b = self.nb[u], self.nb[v]
+        common = a & b if len(a) <= len(b) else b & a
         aa = 0.0
-        for w in common:
-            deg = len(self.out_nb[w]) + len(self.in_nb[w])  # upper bound of the undirected degree
-            aa += 1.0 / math.log(max(deg, 2))
+        for w in common:  # a common neighbour has degree >= 2
+            aa += 1.0 / math.log(len(self.nb[w]))
         return len(common), aa
 
     def history_days(self, t_us: int) -> float:
