@@ -139,10 +139,10 @@ class FeatureBuilder:
                 same = sum(1 for d in snap if st.community[d] == comm and comm >= 0)
                 f["pair_same_community_share"] = same / len(snap)
             if snap:
-                f["rcpt_known_share_mean"] = float(np.mean([st.known_share[d] for d in snap]))
+                f["rcpt_known_share_mean"] = sum(float(st.known_share[d]) for d in snap) / len(snap)
                 f["rcpt_pagerank_log_max"] = max(math.log(max(float(st.pagerank[d]) * n_snap, 1e-12)) for d in snap)
-            f["rcpt_received_log_mean"] = float(np.mean([math.log1p(st.received[d]) if d is not None else 0.0
-                                                         for d in rcpts]))
+            f["rcpt_received_log_mean"] = sum(math.log1p(st.received[d]) if d is not None else 0.0
+                                              for d in rcpts) / len(rcpts)
             f["rcpt_attacked_before"] = float(any(d is not None and 0 < st.attacked.get(d, 0) < t_us for d in rcpts))
             if st.gnn is not None:
                 g = st.gnn
@@ -152,7 +152,7 @@ class FeatureBuilder:
                     probs = g.plausibility_batch(np.full(len(targets), row), targets)
                     f["gnn_plausibility_min"] = float(probs.min())
                     f["gnn_plausibility_mean"] = float(probs.mean())
-                    f["gnn_similarity_mean"] = float(np.mean(g.corr[targets] @ g.emb[row]))
+                    f["gnn_similarity_mean"] = float((g.corr[targets] @ g.emb[row]).mean())
                 f["gnn_fallback"] = float(fallback)
         return np.fromiter((f[n] for n in _BEHAVIOUR), dtype=np.float64, count=len(_BEHAVIOUR))
 
