@@ -60,6 +60,7 @@ class Combiner:
         target_precision: float = 0.995,
         suspicious_precision: float = 0.9,
         min_category_support: int = 30,
+        alert_budget: float | None = None,
         seed: int = 0,
     ) -> None:
         self.num_boost_round = num_boost_round
@@ -70,6 +71,7 @@ class Combiner:
         self.target_precision = target_precision
         self.suspicious_precision = suspicious_precision
         self.min_category_support = min_category_support
+        self.alert_budget = alert_budget
         self.seed = seed
 
     # ----------------------------------------------------------------- fitting
@@ -180,6 +182,19 @@ class Combiner:
                 self.thresholds_[c] = pooled
                 self.threshold_source_[c] = "pooled"
         self.suspicious_threshold_ = self._threshold_for(score, y_val, self.suspicious_precision)
+        if self.alert_budget is not None:
+            # an alert budget (share of messages flagged MALICIOUS) caps the thresholds from above:
+            # raise every threshold to the validation score quantile that keeps within it
+            if not 0.0 < self.alert_budget < 1.0:
+                raise ValueError(f"alert_budget must be a share in (0, 1), got {self.alert_budget!r}")
+            flagged = np.zeros(len(score), dtype=bool)
+            for c, t in self.thresholds_.items():
+                flagged |= (predicted == c) & (score >= t)
+            if flagged.mean() > self.alert_budget:
+                cap = float(np.quantile(score, 1.0 - self.alert_budget, method="higher"))
+                cap = float(np.nextafter(cap, np.inf))  # strictly above the tied scores at the quantile
+                self.thresholds_ = {c: max(t, cap) for c, t in self.thresholds_.items()}
+                self.threshold_source_ = {c: self.threshold_source_[c] + "+budget" for c in self.thresholds_}
 
     # ----------------------------------------------------------------- predicting
 
@@ -232,7 +247,7 @@ class Combiner:
         meta = {
             "params": {k: getattr(self, k) for k in (
                 "num_boost_round", "learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction",
-                "target_precision", "suspicious_precision", "min_category_support", "seed")},
+                "target_precision", "suspicious_precision", "min_category_support", "alert_budget", "seed")},
             "feature_names": self.feature_names_,
             "categories": self.categories_,
             "calibration": {"a": self.calibration_.a, "b": self.calibration_.b},

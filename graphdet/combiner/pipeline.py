@@ -61,6 +61,7 @@ class TrainConfig:
     history_share: float = 0.4
     min_history_days: float = 14.0
     target_precision: float = 0.995
+    alert_budget: float | None = None
     suspicious_precision: float = 0.9
     ablation_precision: float = 0.999
     val_share: float = 0.2
@@ -201,7 +202,8 @@ def train_pipeline(
     say(f"training the combiner on {len(x_train)} rows ({len(aug)} cold-start copies)")
     t = time.perf_counter()
     combiner = Combiner(target_precision=config.target_precision, suspicious_precision=config.suspicious_precision,
-                        seed=config.seed).fit(x_train, c_train, x[val_i], category[val_i], feature_names=names)
+                        alert_budget=config.alert_budget, seed=config.seed).fit(
+        x_train, c_train, x[val_i], category[val_i], feature_names=names)
     timings["train_s"] = time.perf_counter() - t
     policy = load_policy(policy_dir)
     reasons = ReasonBook.load(REPO_CONFIGS / "reasons.yaml", {r.id: r.description for r in ruleset.rules},

@@ -222,3 +222,27 @@ def test_saving_over_an_older_model_leaves_nothing_of_it(tmp_path: Path) -> None
     loaded = Combiner.load(tmp_path / "m")
     assert loaded.category_booster_ is None
     assert np.array_equal(loaded.predict_category(x_val), one.predict_category(x_val))
+
+
+def test_an_alert_budget_caps_the_share_of_validation_messages_flagged(data: Rows) -> None:
+    from .conftest import ROUNDS
+
+    x_val, c_val = data.x[data.val], data.category[data.val]
+    free = Combiner(num_boost_round=ROUNDS, seed=0).fit(
+        data.x[data.train], data.category[data.train], x_val, c_val, feature_names=data.names)
+
+    def flagged_share(m: Combiner) -> float:
+        score, cat = m.predict_proba(x_val), m.predict_category(x_val)
+        return float(np.mean([s >= m.thresholds_[c] for s, c in zip(score, cat, strict=True)]))
+
+    unbudgeted = flagged_share(free)
+    budget = unbudgeted / 2  # half of what the precision target alone would flag
+    capped = Combiner(num_boost_round=ROUNDS, seed=0, alert_budget=budget).fit(
+        data.x[data.train], data.category[data.train], x_val, c_val, feature_names=data.names)
+    assert unbudgeted > 0
+    assert flagged_share(capped) <= budget
+    assert all(capped.thresholds_[c] >= free.thresholds_[c] for c in free.thresholds_)
+    assert all(src.endswith("+budget") for src in capped.threshold_source_.values())
+    with pytest.raises(ValueError, match="alert_budget"):
+        Combiner(num_boost_round=ROUNDS, alert_budget=1.5).fit(
+            data.x[data.train], data.category[data.train], x_val, c_val, feature_names=data.names)
