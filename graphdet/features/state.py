@@ -22,7 +22,7 @@ import numpy as np
 
 from graphdet.gnn.signals import GNNIndex, load_arrays
 from graphdet.graph.snapshot import Snapshot, load_snapshot
-from graphdet.rules.context import fold_name
+from graphdet.rules.context import fold_name, parent_domains
 from graphdet.rules.text import decode_domain, skeleton
 from graphdet.rules.view import registrable
 from graphdet.schema import Category, Direction, Message
@@ -32,16 +32,6 @@ __all__ = ["OnlineState", "TenantState"]
 logger = logging.getLogger(__name__)
 
 _US_PER_DAY = 86_400_000_000
-
-
-def _parents(domain: str) -> Iterable[str]:
-    d = domain
-    while d:
-        yield d
-        dot = d.find(".")
-        if dot < 0:
-            return
-        d = d[dot + 1 :]
 
 
 def _us(t: datetime) -> int:
@@ -258,12 +248,14 @@ class TenantState:
         return self.history_start_us is not None
 
     def is_internal_domain(self, domain: str) -> bool:
-        return any(d in self.internal_domains for d in _parents(domain.lower()))
+        return any(d in self.internal_domains for d in parent_domains(domain.lower()))
 
     def knows_domain(self, domain: str) -> bool:
         """Seen before: the domain, a parent of it, or a sibling under the same registrable domain."""
         domain = domain.lower()
-        return any(d in self.domain_first_us for d in _parents(domain)) or registrable(domain) in self.known_registrable
+        if any(d in self.domain_first_us for d in parent_domains(domain)):
+            return True
+        return registrable(domain) in self.known_registrable
 
     def knows_link_domain(self, domain: str) -> bool:
         return self.knows_domain(domain)

@@ -22,7 +22,15 @@ from typing import Protocol, Self, runtime_checkable
 
 from graphdet.rules.text import skeleton
 
-__all__ = ["EMPTY_CONTEXT", "SnapshotContext", "StaticContext", "TenantContext", "fold_name", "load_static_context"]
+__all__ = [
+    "EMPTY_CONTEXT",
+    "SnapshotContext",
+    "StaticContext",
+    "TenantContext",
+    "fold_name",
+    "load_static_context",
+    "parent_domains",
+]
 
 
 def fold_name(name: str) -> str:
@@ -72,7 +80,8 @@ class TenantContext(Protocol):
         ...
 
 
-def _parents(domain: str) -> Iterable[str]:
+def parent_domains(domain: str) -> Iterable[str]:
+    """The domain and each parent of it: ``a.b.com``, ``b.com``, ``com``."""
     d = domain.lower().rstrip(".")
     while d:
         yield d
@@ -141,13 +150,13 @@ class StaticContext:
         return self.is_available
 
     def is_internal_domain(self, domain: str) -> bool:
-        return any(d in self.internal_domains for d in _parents(domain))
+        return any(d in self.internal_domains for d in parent_domains(domain))
 
     def knows_domain(self, domain: str) -> bool:
-        return any(d in self.known_domains for d in _parents(domain))
+        return any(d in self.known_domains for d in parent_domains(domain))
 
     def knows_link_domain(self, domain: str) -> bool:
-        return any(d in self.known_link_domains for d in _parents(domain)) or self.knows_domain(domain)
+        return any(d in self.known_link_domains for d in parent_domains(domain)) or self.knows_domain(domain)
 
     def sender_known(self, addr: str) -> bool:
         return addr.lower() in self.known_senders
