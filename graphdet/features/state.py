@@ -248,10 +248,12 @@ class TenantState:
         return self.history_start_us is not None
 
     def is_internal_domain(self, domain: str) -> bool:
-        return any(d in self.internal_domains for d in parent_domains(domain.lower()))
+        return domain in self.internal_domains or any(d in self.internal_domains for d in parent_domains(domain))
 
     def knows_domain(self, domain: str) -> bool:
         """Seen before: the domain, a parent of it, or a sibling under the same registrable domain."""
+        if domain in self.domain_first_us:
+            return True
         domain = domain.lower()
         if any(d in self.domain_first_us for d in parent_domains(domain)):
             return True

@@ -26,7 +26,9 @@ from graphdet.rules.errors import RuleError
 from graphdet.rules.registry import SignalSpec, SignalValue
 from graphdet.rules.yamlio import LineDict, line_of
 
-__all__ = ["OPS", "REGEX_FIELDS", "CompileContext", "Predicate", "compile_condition", "re2_options"]
+__all__ = [
+    "OPS", "REGEX_FIELDS", "CompileContext", "Predicate", "compile_condition", "condition_source", "re2_options",
+]
 
 Predicate = Callable[[Mapping[str, SignalValue], Container[int]], bool]
 
@@ -166,3 +168,37 @@ def _regex_leaf(node: LineDict, cc: CompileContext, line: int | None) -> Predica
     index = cc.base + len(cc.regexes)
     cc.regexes.append((where, pattern))
     return lambda v, r: index in r
+
+
+def condition_source(node: Any, constants: list[object], next_regex: list[int]) -> str:
+    """A condition that :func:`compile_condition` accepted, as one Python expression over ``v``
+    (the signal values), ``r`` (the regex hits) and ``c`` (``constants``).
+
+    The rule set joins these into one generated function (as :mod:`dataclasses` generates
+    ``__init__``), which evaluates every rule without a Python call per condition node.
+    Nothing from the rule files enters the source text: signal names and values go into
+    ``constants`` and are referenced by index. ``next_regex`` holds the index of the next
+    regex leaf, numbered in the order :func:`compile_condition` numbers them.
+    """
+
+    def const(value: object) -> str:
+        constants.append(value)
+        return f"c[{len(constants) - 1}]"
+
+    key = next(iter(node))
+    if len(node) == 1 and key in ("all", "any"):
+        parts = [condition_source(b, constants, next_regex) for b in node[key]]
+        return parts[0] if len(parts) == 1 else "(" + (" and " if key == "all" else " or ").join(parts) + ")"
+    if len(node) == 1 and key == "not":
+        return f"(not {condition_source(node['not'], constants, next_regex)})"
+    if "signal" in node:
+        if "op" not in node and "value" not in node:
+            return f"bool(v[{const(node['signal'])}])"
+        op = node.get("op", "==")
+        assert op in OPS, op  # validated by compile_condition
+        return f"(v[{const(node['signal'])}] {op} {const(node['value'])})"
+    if "phrase" in node:
+        return f"(v[{const('phrase_' + node['phrase'])}] >= {const(node.get('min', 1))})"
+    index = next_regex[0]
+    next_regex[0] += 1
+    return f"({index} in r)"

@@ -150,10 +150,10 @@ class StaticContext:
         return self.is_available
 
     def is_internal_domain(self, domain: str) -> bool:
-        return any(d in self.internal_domains for d in parent_domains(domain))
+        return domain in self.internal_domains or any(d in self.internal_domains for d in parent_domains(domain))
 
     def knows_domain(self, domain: str) -> bool:
-        return any(d in self.known_domains for d in parent_domains(domain))
+        return domain in self.known_domains or any(d in self.known_domains for d in parent_domains(domain))
 
     def knows_link_domain(self, domain: str) -> bool:
         return any(d in self.known_link_domains for d in parent_domains(domain)) or self.knows_domain(domain)

@@ -21,13 +21,17 @@ from graphdet.rules.text import decode_domain, is_mixed_script, skeleton
 from graphdet.rules.view import MessageView, host_of, registrable
 from graphdet.schema import AuthResult, Direction
 
-__all__ = ["NO_LOOKALIKE", "lookalike_distance"]
+__all__ = ["MIN_SIMILARITY", "NO_LOOKALIKE", "lookalike_distance"]
 
 NO_LOOKALIKE = 99
 """Look-alike distance when there is no candidate (unknown context, known or internal domain)."""
 
 _FAILS = frozenset({AuthResult.FAIL, AuthResult.SOFTFAIL, AuthResult.PERMERROR})
 _DIGIT_IN_WORD = re.compile(r"[a-z][0-9]|[0-9][a-z]")
+_NOT_LETTER = bytes(b for b in range(256) if not chr(b).isascii() or not chr(b).isalpha())
+_NOT_CAPITAL = bytes(b for b in range(256) if not chr(b).isascii() or not chr(b).isupper())
+MIN_SIMILARITY = 70
+"""Display-name similarities below this are reported as 0: not alike (rules test >= 85)."""
 _MIN_NAME = 4  # folded display names shorter than this are too ambiguous to compare
 _REF_CACHE: dict[int, tuple[TenantContext, tuple[str, ...], tuple[str, ...]]] = {}
 _NAME_CACHE: dict[tuple[int, bool], tuple[TenantContext, tuple[str, ...], tuple[tuple[str, ...], ...]]] = {}
@@ -62,13 +66,19 @@ def _is_reply(v: MessageView) -> bool:
 @signal("subject_caps_ratio", "share of the subject's letters that are capitals", float)
 def _subject_caps(v: MessageView) -> float:
     subject = v.msg.subject
-    letters = sum(map(str.isalpha, subject))
-    return sum(map(str.isupper, subject)) / letters if letters >= 8 else 0.0
+    if subject.isascii():  # count in C: delete what is not a letter / not a capital
+        raw = subject.encode("ascii")
+        letters = len(raw.translate(None, _NOT_LETTER))
+        capitals = len(raw.translate(None, _NOT_CAPITAL))
+    else:
+        letters = sum(map(str.isalpha, subject))
+        capitals = sum(map(str.isupper, subject))
+    return capitals / letters if letters >= 8 else 0.0
 
 
 @signal("exclamation_count", "exclamation marks in subject and body", int)
 def _exclamations(v: MessageView) -> int:
-    return v.msg.subject.count("!") + v.msg.body.count("!")
+    return v.exclamations  # counted by the phrase scan
 
 
 @signal("subject_spaced_letters", "the subject spells words with spaced letters (p a y m e n t)")
@@ -142,22 +152,24 @@ def _anchor_names_url(anchor: str) -> bool:
 
 @signal("url_credential_path", "links whose path or host has login words (lists.yaml credential_url_words)", int)
 def _url_cred(v: MessageView) -> int:
-    words = v.lexicon.lists["credential_url_words"]
-    return sum(any(w in link.url.lower() for w in words) for link in v.links)
+    search = v.lexicon.credential_url.search
+    return sum(search(link.url.lower()) is not None for link in v.links)
 
 
 @signal("url_domain_new", "links to domains never seen in the tenant (0 without context)", int)
 def _url_new(v: MessageView) -> int:
-    if not v.ctx.available:
+    if not v.ctx.available or not v.links:
         return 0
-    return sum(not v.ctx.knows_link_domain(link.host) for link in v.links)
+    known = {h: v.ctx.knows_link_domain(h) for h in {link.host for link in v.links}}  # links repeat hosts
+    return sum(not known[link.host] for link in v.links)
 
 
 @signal("url_external", "links to domains that are not the tenant's own (0 without context)", int)
 def _url_external(v: MessageView) -> int:
-    if not v.ctx.available:
+    if not v.ctx.available or not v.links:
         return 0
-    return sum(not v.ctx.is_internal_domain(link.host) for link in v.links)
+    internal = {h: v.ctx.is_internal_domain(h) for h in {link.host for link in v.links}}
+    return sum(not internal[link.host] for link in v.links)
 
 
 @signal("url_lookalike_distance",
@@ -165,7 +177,7 @@ def _url_external(v: MessageView) -> int:
 def _url_lookalike(v: MessageView) -> int:
     if not v.ctx.available:
         return NO_LOOKALIKE
-    return min((lookalike_distance(v.ctx, link.domain) for link in v.links), default=NO_LOOKALIKE)
+    return min((lookalike_distance(v.ctx, d) for d in {link.domain for link in v.links}), default=NO_LOOKALIKE)
 
 
 # ----------------------------------------------------------------------- attachments
@@ -292,7 +304,7 @@ def _sender_free(v: MessageView) -> bool:
 
 @signal("sender_internal", "From is on one of the tenant's domains (false without context)")
 def _sender_internal(v: MessageView) -> bool:
-    return v.ctx.available and v.ctx.is_internal_domain(v.from_domain)
+    return v.from_internal
 
 
 @signal("sender_known", "From address sent mail in the tenant before (false without context)")
@@ -302,7 +314,7 @@ def _sender_known(v: MessageView) -> bool:
 
 @signal("sender_domain_new", "From domain never seen in the tenant (false without context)")
 def _sender_new(v: MessageView) -> bool:
-    return v.ctx.available and not v.ctx.knows_domain(v.from_domain)
+    return v.ctx.available and not v.from_known
 
 
 @signal("sender_domain_punycode", "From domain is punycode (xn--) or non-ASCII")
@@ -357,7 +369,7 @@ def _name_table(ctx: TenantContext, execs_only: bool) -> tuple[tuple[str, ...], 
 
 def _name_match_uncached(v: MessageView, only: Collection[str] | None) -> tuple[float, str]:
     ctx = v.ctx
-    if not ctx.available or ctx.is_internal_domain(v.from_domain):
+    if not ctx.available or v.from_internal:
         return 0.0, ""
     key = fold_name(v.msg.from_.name)
     if len(key) < _MIN_NAME:
@@ -367,20 +379,21 @@ def _name_match_uncached(v: MessageView, only: Collection[str] | None) -> tuple[
         return 0.0, ""
     addr = v.msg.from_.addr
     # the best few: the very best may be the sender's own name (then it is no impersonation)
-    for name, score, index in process.extract(key, names, scorer=fuzz.ratio, limit=3):
+    for name, score, index in process.extract(key, names, scorer=fuzz.ratio, limit=3, score_cutoff=MIN_SIMILARITY):
         if addr not in addrs[index]:
             return float(score), name
     return 0.0, ""
 
 
 @signal("display_name_internal_similarity",
-        "external sender's display name vs the closest internal person's name, 0-100 (0 without context)", float)
+        "external sender's display name vs the closest internal person's name, 70-100 (0: below 70 or no context)",
+        float)
 def _dn_internal(v: MessageView) -> float:
     return _name_match(v, None)[0]
 
 
 @signal("display_name_exec_similarity",
-        "external sender's display name vs the closest executive's name, 0-100 (0 without context)", float)
+        "external sender's display name vs the closest executive's name, 70-100 (0: below 70 or no context)", float)
 def _dn_exec(v: MessageView) -> float:
     return _name_match(v, v.ctx.executive_addresses())[0]
 
@@ -425,7 +438,7 @@ def lookalike_distance(ctx: TenantContext, domain: str) -> int:
 @signal("sender_domain_lookalike_distance",
         "edit distance of the From domain to the closest known domain, after folding (99: none/unknown)", int)
 def _sender_lookalike(v: MessageView) -> int:
-    return lookalike_distance(v.ctx, v.from_domain)
+    return NO_LOOKALIKE if v.from_known else lookalike_distance(v.ctx, v.from_domain)
 
 
 @signal("reply_to_lookalike_distance",

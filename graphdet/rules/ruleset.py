@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,14 @@ import numpy as np
 import numpy.typing as npt
 import re2
 
-from graphdet.rules.conditions import REGEX_FIELDS, CompileContext, Predicate, compile_condition, re2_options
+from graphdet.rules.conditions import (
+    REGEX_FIELDS,
+    CompileContext,
+    Predicate,
+    compile_condition,
+    condition_source,
+    re2_options,
+)
 from graphdet.rules.errors import RuleError, RuleIssue, RuleSetError
 from graphdet.rules.lexicon import Lexicon, load_lexicon
 from graphdet.rules.registry import REGISTRY
@@ -128,6 +135,7 @@ class RuleSet:
                 s.Add(regexes[i][1])
             s.Compile()
             self._sets[where] = (s, tuple(indexes))
+        self._evaluate, self._vector = _generate(rules, str(source))
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -146,15 +154,34 @@ class RuleSet:
         A field is scanned by its RE2 set only when some rule's condition reaches one of its
         regex leaves (``all`` short-circuits, so cheap signal tests written first save the scan).
         """
+        return self._evaluate(signals.values, _LazyRegexHits(signals.message, self._sets, self._field_of))
+
+    def hits_vector(self, signals: Signals) -> npt.NDArray[np.bool_]:
+        """One bool per rule, in :attr:`ids` order (combiner features)."""
+        hits = self._vector(signals.values, _LazyRegexHits(signals.message, self._sets, self._field_of))
+        return np.array(hits, dtype=np.bool_).reshape(len(self.rules))
+
+    def evaluate_closures(self, signals: Signals) -> list[str]:
+        """:meth:`evaluate` through each rule's compiled predicate (the reference semantics
+        the generated evaluator is tested against)."""
         regex = _LazyRegexHits(signals.message, self._sets, self._field_of)
         values = signals.values
         return [r.id for r in self.rules if r.predicate(values, regex)]
 
-    def hits_vector(self, signals: Signals) -> npt.NDArray[np.bool_]:
-        """One bool per rule, in :attr:`ids` order (combiner features)."""
-        regex: Any = _LazyRegexHits(signals.message, self._sets, self._field_of)
-        values = signals.values
-        return np.fromiter((r.predicate(values, regex) for r in self.rules), dtype=np.bool_, count=len(self.rules))
+
+def _generate(rules: tuple[Rule, ...], source: str) -> tuple[Callable[..., list[str]], Callable[..., tuple[bool, ...]]]:
+    """One Python function that evaluates every rule (see :func:`condition_source`), and one
+    that returns every rule's outcome; about 3x faster than calling the nested closures."""
+    constants: list[object] = []
+    next_regex = [0]
+    exprs = [condition_source(r.condition, constants, next_regex) for r in rules]
+    ids = tuple(r.id for r in rules)
+    lines = ["def evaluate(v, r):", "    out = []"]
+    lines += [f"    if {e}:\n        out.append(ids[{i}])" for i, e in enumerate(exprs)]
+    lines += ["    return out", "", "def vector(v, r):", "    return (" + "".join(f"bool({e}), " for e in exprs) + ")"]
+    namespace: dict[str, Any] = {"c": tuple(constants), "ids": ids}
+    exec(compile("\n".join(lines), f"<rules from {source}>", "exec"), namespace)
+    return namespace["evaluate"], namespace["vector"]
 
 
 def _compile_rule(

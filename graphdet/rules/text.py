@@ -18,9 +18,8 @@ import unicodedata
 
 from confusable_homoglyphs import confusables
 
-__all__ = ["decode_domain", "fold_unicode", "is_mixed_script", "normalize_text", "phrase_bytes", "skeleton"]
+__all__ = ["decode_domain", "fold_unicode", "is_mixed_script", "normalize_text", "skeleton"]
 
-_WS_BYTES = bytes.maketrans(b"\t\n\r\x0b\x0c", b"     ")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 _ASCII_LOOKALIKE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "$": "s", "@": "a"})
 
@@ -57,6 +56,10 @@ def fold_unicode(text: str) -> str:
     """
     if text.isascii():
         return text
+    if "\xa0" in text:  # no-break spaces are the commonest non-ASCII in mail bodies
+        text = text.replace("\xa0", " ")
+        if text.isascii():
+            return text
     return "\n".join(map(_fold_line, text.split("\n")))
 
 
@@ -65,18 +68,6 @@ def normalize_text(text: str) -> str:
     if not text.isascii():
         text = fold_unicode(text)
     return " ".join(text.lower().split())
-
-
-def phrase_bytes(text: str) -> bytes:
-    """The fast form of :func:`normalize_text` for long bodies, as UTF-8 bytes for the automaton.
-
-    Case and confusables are folded the same way, but whitespace characters are only mapped
-    one-to-one to spaces (a run of several spaces stays a run): collapsing them would cost
-    more than the whole phrase search. Phrases split by a line break still match.
-    """
-    if not text.isascii():
-        text = fold_unicode(text)
-    return text.lower().encode("utf-8").translate(_WS_BYTES)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -110,6 +101,7 @@ def decode_domain(domain: str) -> str:
     return ".".join(labels)
 
 
+@functools.lru_cache(maxsize=65536)
 def is_mixed_script(text: str) -> bool:
     """True when ``text`` mixes scripts (e.g. Latin with Cyrillic), common characters aside."""
     if text.isascii():

@@ -6,13 +6,14 @@ import re
 from dataclasses import dataclass
 
 from graphdet.rules.context import TenantContext
-from graphdet.rules.lexicon import Lexicon
-from graphdet.rules.text import normalize_text, phrase_bytes
+from graphdet.rules.lexicon import Lexicon, scan_bytes
+from graphdet.rules.text import normalize_text
 from graphdet.schema import Message
 
 __all__ = ["LinkInfo", "MessageView", "despace", "host_of", "registrable"]
 
 _GAP = re.compile(r"\s{2,}")
+_SPACED = re.compile(r"(?:^| )[^\W\d_] [^\W\d_] [^\W\d_](?: |$)")  # three single letters in a row
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or"})
 
 
@@ -71,8 +72,8 @@ class MessageView:
     """A message with its tenant context and the derived values several signals share."""
 
     __slots__ = (
-        "cache", "ctx", "from_domain", "lexicon", "links", "msg", "phrase_counts", "reply_domain", "return_domain",
-        "spaced", "subject_despaced",
+        "cache", "ctx", "exclamations", "from_domain", "from_internal", "from_known", "lexicon", "links", "msg",
+        "phrase_counts", "reply_domain", "return_domain", "spaced", "subject_despaced",
     )
 
     def __init__(self, msg: Message, ctx: TenantContext, lexicon: Lexicon) -> None:
@@ -80,16 +81,23 @@ class MessageView:
         self.ctx = ctx
         self.lexicon = lexicon
         self.from_domain = msg.from_.domain.lower()
+        # asked by several signals: once per message (False without context)
+        self.from_internal = ctx.available and ctx.is_internal_domain(self.from_domain)
+        self.from_known = self.from_internal or (ctx.available and ctx.knows_domain(self.from_domain))
         self.reply_domain = msg.reply_to.domain.lower() if msg.reply_to is not None else ""
         rp = msg.return_path or ""
         self.return_domain = rp[rp.rfind("@") + 1 :].lower() if "@" in rp else ""
         subject = normalize_text(msg.subject)
         # spaced-out words ("g i f t  c a r d"): a wider gap separates words
-        self.subject_despaced = " ".join(despace(normalize_text(g)) for g in _GAP.split(msg.subject) if g.strip())
+        if _SPACED.search(subject):
+            self.subject_despaced = " ".join(despace(normalize_text(g)) for g in _GAP.split(msg.subject) if g.strip())
+        else:  # no run of three single letters: nothing to join
+            self.subject_despaced = subject
         self.spaced = self.subject_despaced != subject
         self.cache: dict[str, tuple[float, str]] = {}
         head = (self.subject_despaced + " \n " + subject) if self.spaced else subject
-        self.phrase_counts = lexicon.count(head.encode("utf-8") + b" \n " + phrase_bytes(msg.body))
+        self.phrase_counts, bangs = lexicon.scan(scan_bytes(head + " \n " + msg.body))
+        self.exclamations = bangs - self.subject_despaced.count("!") if self.spaced else bangs
         links = []
         for u in msg.urls:
             host = host_of(u.url)
