@@ -269,16 +269,13 @@ class DecisionEngine:
         """Decide several messages with one booster call; state learns them in order."""
         bundle = self._bundle  # read once: one set of versions for the whole batch
         pending = [_Pending(m) for m in messages]
+        errors: dict[int, str] = {}
         with self._lock:
-            for p in pending:
-                try:
-                    st = bundle.state.tenant(p.message.tenant)
-                    p.row = bundle.builder.row(p.message, st)
-                    if self.config.learn:
-                        st.observe(p.message)
-                except Exception as e:
-                    logger.exception("cannot build features of %s", p.message.message_id)
-                    p.error = f"error: {type(e).__name__}: {e}"
+            rows = bundle.builder.rows(messages, bundle.state, learn=self.config.learn, errors=errors)
+        for i, (p, row) in enumerate(zip(pending, rows, strict=True)):
+            p.row = row
+            if i in errors:
+                p.error = f"error: {errors[i]}"
         ok = [p for p in pending if p.row is not None]
         decided: dict[int, Decision] = {}
         try:

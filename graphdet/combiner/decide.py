@@ -50,15 +50,25 @@ class Decider:
     def decide(self, messages: Sequence[Message], rows: Sequence[FeatureRow]) -> list[Decision]:
         if not rows:
             return []
-        x = np.stack([r.values for r in rows])
-        score = self.combiner.predict_proba(x)
         # category and attributions only where they are read: messages that are not plainly safe
-        explain = np.flatnonzero(score >= self.combiner.suspicious_threshold_)
-        category = np.full(len(rows), "safe", dtype=object)
-        if len(explain):
-            category[explain] = self.combiner.predict_category(x[explain])
-        contrib = self.combiner.contributions(x[explain]) if len(explain) else np.zeros((0, len(self.names) + 1))
-        by_row = {int(i): contrib[j] for j, i in enumerate(explain)}
+        c = self.combiner
+        if len(rows) == 1:  # one message: LightGBM's single-row fast path (same numbers)
+            row = rows[0].values
+            score = np.array([c.score_row(row)])
+            flagged = score[0] >= c.suspicious_threshold_
+            category = np.array([c.category_row(row) if flagged else "safe"], dtype=object)
+            by_row = {0: c.contributions_row(row)} if flagged else {}
+        else:
+            x = np.stack([r.values for r in rows])
+            score = c.predict_proba(x)
+            explain = np.flatnonzero(score >= c.suspicious_threshold_)
+            category = np.full(len(rows), "safe", dtype=object)
+            if len(explain):
+                category[explain] = c.predict_category(x[explain])
+                contrib = c.contributions(x[explain])
+                by_row = {int(i): contrib[j] for j, i in enumerate(explain)}
+            else:
+                by_row = {}
         out = []
         for i, (m, r) in enumerate(zip(messages, rows, strict=True)):
             hard = [(h, self.hard[h]) for h in r.hits if h in self.hard]

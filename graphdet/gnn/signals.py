@@ -72,6 +72,35 @@ class GNNIndex:
         similarity = float(self.emb[row] @ self.corr[recipient_node]) if recipient_node < self.n_addr else 0.0
         return GNNSignal(1.0 / (1.0 + math.exp(-logit)), similarity, fallback)
 
+    def message_features(self, requests: list[tuple[int, list[int]]]) -> list[tuple[float, float, float]]:
+        """(lowest plausibility, mean plausibility, mean similarity) of each message's
+        ``(sender row, recipient nodes)`` pairs, all messages in one vectorised pass.
+
+        One message or a batch of them give the same numbers to the bit (each pair's dot
+        product is computed alone, and the per-message sums are plain left-to-right sums), so
+        ``decide`` and ``decide_batch`` and training replay agree. A message without
+        recipient nodes gets NaNs.
+        """
+        senders = [row for row, targets in requests for _ in targets]
+        if not senders:
+            return [(math.nan, math.nan, math.nan)] * len(requests)
+        targets = np.fromiter((t for _, ts in requests for t in ts), dtype=np.int64, count=len(senders))
+        rows = np.asarray(senders, dtype=np.int64)
+        logits = np.einsum("ij,ij->i", self.src[rows], self.dst[targets]).astype(np.float64) + self.bias
+        probs = (1.0 / (1.0 + np.exp(-logits))).tolist()
+        sims = np.einsum("ij,ij->i", self.corr[targets], self.emb[rows]).astype(np.float64).tolist()
+        out: list[tuple[float, float, float]] = []
+        start = 0
+        for _, ts in requests:
+            k = len(ts)
+            if not k:
+                out.append((math.nan, math.nan, math.nan))
+                continue
+            p, s = probs[start : start + k], sims[start : start + k]
+            out.append((min(p), sum(p) / k, sum(s) / k))
+            start += k
+        return out
+
     def plausibility_batch(self, sender_rows: np.ndarray, recipient_nodes: np.ndarray) -> np.ndarray:
         logits = np.einsum("ij,ij->i", self.src[sender_rows], self.dst[recipient_nodes]) + self.bias
         probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))

@@ -76,6 +76,11 @@ class Signals:
     def __getitem__(self, name: str) -> SignalValue:
         return self.values[name]
 
+    def row_values(self, names: tuple[str, ...]) -> list[float]:
+        """The values in ``names`` order as floats (bools are 0/1)."""
+        values = self.values
+        return [float(values[n]) for n in names]
+
     def row(self, names: tuple[str, ...]) -> npt.NDArray[np.float64]:
         """The values in ``names`` order as a float64 row (bools are 0/1)."""
         values = self.values
