@@ -21,10 +21,12 @@ from graphdet.rules.text import decode_domain, is_mixed_script, skeleton
 from graphdet.rules.view import MessageView, host_of, registrable
 from graphdet.schema import AuthResult, Direction
 
-__all__ = ["MIN_SIMILARITY", "NO_LOOKALIKE", "lookalike_distance"]
+__all__ = ["MAX_LOOKALIKE", "MIN_SIMILARITY", "NO_LOOKALIKE", "lookalike_distance"]
 
 NO_LOOKALIKE = 99
 """Look-alike distance when there is no candidate (unknown context, known or internal domain)."""
+MAX_LOOKALIKE = 4
+"""Look-alike distances above this are reported as :data:`NO_LOOKALIKE` (rules test <= 2)."""
 
 _FAILS = frozenset({AuthResult.FAIL, AuthResult.SOFTFAIL, AuthResult.PERMERROR})
 _DIGIT_IN_WORD = re.compile(r"[a-z][0-9]|[0-9][a-z]")
@@ -173,7 +175,7 @@ def _url_external(v: MessageView) -> int:
 
 
 @signal("url_lookalike_distance",
-        "smallest look-alike distance of a link domain to an internal or correspondent domain (99: none)", int)
+        "smallest look-alike distance of a link domain to an internal or correspondent domain (99: none within 4)", int)
 def _url_lookalike(v: MessageView) -> int:
     if not v.ctx.available:
         return NO_LOOKALIKE
@@ -424,25 +426,29 @@ def _references(ctx: TenantContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def lookalike_distance(ctx: TenantContext, domain: str) -> int:
     """Edit distance between the skeleton of ``domain`` and the closest internal or
     correspondent domain's skeleton; 0 means visually identical (homoglyphs, punycode);
-    :data:`NO_LOOKALIKE` when the domain is itself known/internal or nothing is known."""
+    :data:`NO_LOOKALIKE` when the domain is itself known/internal, nothing is known, or no
+    reference is within :data:`MAX_LOOKALIKE` edits (then it looks like none of them; the cut
+    lets rapidfuzz skip most references on their length alone)."""
     if not ctx.available or not domain or ctx.knows_domain(domain) or ctx.is_internal_domain(domain):
         return NO_LOOKALIKE
     refs, skeletons = _references(ctx)
     if not refs:
         return NO_LOOKALIKE
     key = skeleton(decode_domain(domain))
-    best = process.extractOne(key, skeletons, scorer=Levenshtein.distance)
+    best = process.extractOne(key, skeletons, scorer=Levenshtein.distance, score_cutoff=MAX_LOOKALIKE)
     return int(best[1]) if best is not None else NO_LOOKALIKE
 
 
 @signal("sender_domain_lookalike_distance",
-        "edit distance of the From domain to the closest known domain, after folding (99: none/unknown)", int)
+        "edit distance of the From domain to the closest known domain, after folding (99: none within 4 / unknown)",
+        int)
 def _sender_lookalike(v: MessageView) -> int:
     return NO_LOOKALIKE if v.from_known else lookalike_distance(v.ctx, v.from_domain)
 
 
 @signal("reply_to_lookalike_distance",
-        "edit distance of the Reply-To domain to the closest known domain, after folding (99: none/unknown)", int)
+        "edit distance of the Reply-To domain to the closest known domain, after folding (99: none within 4 / unknown)",
+        int)
 def _reply_lookalike(v: MessageView) -> int:
     return lookalike_distance(v.ctx, v.reply_domain) if v.reply_domain and v.reply_domain != v.from_domain \
         else NO_LOOKALIKE
