@@ -155,12 +155,10 @@ def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | 
     else:
         state, snapshot_version, problems = _snapshot(root, executives)
         degraded += problems
-    from graphdet.combiner.pipeline import ruleset_version
-
     versions = (
         ("snapshot", snapshot_version or "none"),
         ("model", model_version or "none"),
-        ("rules", ruleset_version(ruleset)),
+        ("rules", ruleset.version),
         ("features", builder.schema.version),
     )
     if decider is not None:

@@ -43,7 +43,7 @@ from graphdet.features import FeatureBuilder, OnlineState, replay
 from graphdet.graph import RebuildConfig, rebuild
 from graphdet.messagelog import read_labels, read_log_info, read_messages, table_to_messages
 from graphdet.policy import load_policy
-from graphdet.rules import load_rules
+from graphdet.rules import RuleSet, load_rules
 from graphdet.schema import Category, Verdict
 from graphdet.tenants import load_tenant_config
 
@@ -245,11 +245,9 @@ def train_pipeline(
     return report
 
 
-def ruleset_version(ruleset: Any) -> str:
-    import hashlib
-
-    text = "\n".join(f"{r.id}:{r.description}:{r.category}:{r.severity}" for r in ruleset.rules)
-    return "r-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+def ruleset_version(ruleset: RuleSet) -> str:
+    """The version a Decision records for ``ruleset`` (see :func:`graphdet.rules.folder_version`)."""
+    return ruleset.version
 
 
 def _cold_start(decider: Decider, builder: FeatureBuilder, messages: list[Any], rows: list[Any],

@@ -1,10 +1,20 @@
-"""GraphSAGE embeddings of tenant communication graphs (PyTorch Geometric), and their signals."""
+"""GraphSAGE embeddings of tenant communication graphs (PyTorch Geometric), and their signals.
 
-from graphdet.gnn.artifacts import embed_tenant, load_model, model_files
-from graphdet.gnn.data import FEATURE_NAMES, TenantGraph, node_features
-from graphdet.gnn.model import GNNConfig, LinkModel
-from graphdet.gnn.signals import GNNIndex, GNNSignal, load_arrays
-from graphdet.gnn.train import TrainedGNN, auc, train_gnn
+Members are imported on first use (PEP 562): serving reads only :mod:`graphdet.gnn.signals`
+(NumPy), and must not pay for torch and PyG.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphdet.gnn.artifacts import embed_tenant, load_model, model_files
+    from graphdet.gnn.data import FEATURE_NAMES, TenantGraph, node_features
+    from graphdet.gnn.model import GNNConfig, LinkModel
+    from graphdet.gnn.signals import GNNIndex, GNNSignal, load_arrays
+    from graphdet.gnn.train import TrainedGNN, auc, train_gnn
 
 __all__ = [
     "FEATURE_NAMES",
@@ -22,3 +32,33 @@ __all__ = [
     "node_features",
     "train_gnn",
 ]
+
+_HOME = {
+    "embed_tenant": "graphdet.gnn.artifacts",
+    "load_model": "graphdet.gnn.artifacts",
+    "model_files": "graphdet.gnn.artifacts",
+    "FEATURE_NAMES": "graphdet.gnn.data",
+    "TenantGraph": "graphdet.gnn.data",
+    "node_features": "graphdet.gnn.data",
+    "GNNConfig": "graphdet.gnn.model",
+    "LinkModel": "graphdet.gnn.model",
+    "GNNIndex": "graphdet.gnn.signals",
+    "GNNSignal": "graphdet.gnn.signals",
+    "load_arrays": "graphdet.gnn.signals",
+    "TrainedGNN": "graphdet.gnn.train",
+    "auc": "graphdet.gnn.train",
+    "train_gnn": "graphdet.gnn.train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})

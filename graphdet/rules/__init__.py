@@ -20,7 +20,7 @@ from graphdet.rules.engine import Evaluation, RuleEngine
 from graphdet.rules.errors import RuleError, RuleIssue, RuleSetError
 from graphdet.rules.lexicon import Lexicon, load_lexicon
 from graphdet.rules.registry import REGISTRY, SignalSpec, resolve_signal, signal
-from graphdet.rules.ruleset import Rule, RuleSet, lint, load_rules, rule_summary
+from graphdet.rules.ruleset import Rule, RuleSet, folder_version, lint, load_rules, rule_summary
 from graphdet.rules.signals import (
     DEFAULT_RULES_DIR,
     SIGNAL_NAMES,
@@ -52,6 +52,7 @@ __all__ = [
     "decode_domain",
     "extract",
     "fold_name",
+    "folder_version",
     "lint",
     "load_lexicon",
     "load_rules",

@@ -17,6 +17,7 @@ A rules folder holds ``phrases.yaml``, ``lists.yaml`` (see :mod:`graphdet.rules.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -43,7 +44,7 @@ from graphdet.rules.signals import Signals, phrase_specs
 from graphdet.rules.yamlio import LineDict, line_of, read_yaml
 from graphdet.schema import Category, Message
 
-__all__ = ["DATA_FILES", "SEVERITIES", "Rule", "RuleSet", "lint", "load_rules", "rule_summary"]
+__all__ = ["DATA_FILES", "SEVERITIES", "Rule", "RuleSet", "folder_version", "lint", "load_rules", "rule_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class RuleSet:
         self.rules = rules
         self.lexicon = lexicon
         self.source = source
+        self.version = ""  # set by load_rules: see folder_version
         self.ids = tuple(r.id for r in rules)
         self._by_id = {r.id: r for r in rules}
         self._sets: dict[str, tuple[Any, tuple[int, ...]]] = {}
@@ -309,8 +311,18 @@ def load_rules(folder: str | Path) -> RuleSet:
     ruleset, issues = _collect(Path(folder))
     if ruleset is None:
         raise RuleSetError(issues)
-    logger.info("loaded %d rules from %s", len(ruleset), folder)
+    ruleset.version = folder_version(folder)
+    logger.info("loaded %d rules from %s (version %s)", len(ruleset), folder, ruleset.version)
     return ruleset
+
+
+def folder_version(folder: str | Path) -> str:
+    """``r-`` + a digest of every YAML file of a rules folder (rules, phrases, lists): any change
+    to a condition, phrase or list gives a new version, which each Decision records."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return "r-" + digest.hexdigest()[:12]
 
 
 def lint(paths: Iterable[str | Path]) -> list[RuleIssue]:

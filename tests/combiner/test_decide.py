@@ -35,8 +35,12 @@ def high(data: Rows, fitted: Combiner) -> list[int]:
 
 
 def _with_impersonation(data: Rows, row: FeatureRow, value: float) -> FeatureRow:
+    """The graph's impersonation evidence set to ``value``; an honest row (0) also has no
+    near-exact internal display name (the rules' evidence the policy reads too)."""
     v = row.values.copy()
     v[data.names.index("sender_name_internal_other")] = value
+    if value == 0.0:
+        v[data.names.index("sig_display_name_internal_similarity")] = 0.0
     return replace(row, values=v)
 
 
