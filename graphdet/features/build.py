@@ -163,8 +163,8 @@ class FeatureBuilder:
         in_snap = s is not None and s < st.n_snap
         f["sender_known"] = float(s is not None and st.sent[s] > 0)
         f["sender_msgs_sent_log"] = math.log1p(st.sent[s]) if s is not None else 0.0
-        f["sender_out_degree_log"] = math.log1p(len(st.out_nb[s])) if s is not None else 0.0
-        f["sender_in_degree_log"] = math.log1p(len(st.in_nb[s])) if s is not None else 0.0
+        f["sender_out_degree_log"] = math.log1p(st.out_degree(s)) if s is not None else 0.0
+        f["sender_in_degree_log"] = math.log1p(st.in_degree(s)) if s is not None else 0.0
         f["sender_days_known"] = max(0.0, (t_us - st.first_us[s]) / _US_PER_DAY) if s is not None else 0.0
         n_snap = max(st.n_snap, 1)
         if in_snap:
@@ -178,9 +178,8 @@ class FeatureBuilder:
         f["sender_domain_days_known"] = max(0.0, (t_us - dom_first) / _US_PER_DAY) if dom_first is not None else 0.0
         key = fold_name(m.from_.name) if m.from_.name else ""
         if key:
-            users = st.name_users.get(key, set())
-            f["sender_name_new"] = float(s is not None and st.sent[s] > 0 and key not in st.names[s])
-            f["sender_name_shared"] = float(any(u != s for u in users))
+            f["sender_name_new"] = float(s is not None and st.sent[s] > 0 and not st.has_name(s, key))
+            f["sender_name_shared"] = float(st.name_used_by_other(key, s))
             internal_users = st.internal_names.get(key, set())
             f["sender_name_internal_other"] = float(bool(internal_users) and sender not in internal_users)
         else:

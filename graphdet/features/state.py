@@ -1,10 +1,16 @@
-"""OnlineState: a snapshot as in-memory lookups, plus live deltas after every message.
+"""OnlineState: a snapshot as compact arrays, plus live deltas after every message.
 
 Between two rebuilds the snapshot goes stale: the first message from a new sender must count
 as a first contact, the second one not. :meth:`TenantState.observe` applies one message's
 effect (pair counts, new addresses and domains, display names) after it has been decided, so
 the next message sees it. A :class:`TenantState` also implements the rules'
 :class:`~graphdet.rules.context.TenantContext`, so message signals see the same live view.
+
+The snapshot's graph is held as numpy arrays: CSR rows of out-, in- and undirected
+neighbours, pair counts in rows by sender, display names by id. Only what
+:meth:`TenantState.observe` learns after the snapshot lives in dicts and sets, and every
+lookup answers snapshot plus live. For a tenant with 1M edges this is ~40 MB where per-node
+Python sets and a pair dict took ~500 MB (issue 7).
 
 One :class:`OnlineState` holds one :class:`TenantState` per tenant; tenants share nothing.
 Not thread-safe by itself: serving serialises :meth:`TenantState.observe` per tenant.
@@ -14,12 +20,16 @@ from __future__ import annotations
 
 import logging
 import math
+from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from graphdet.exceptions import SnapshotError
 from graphdet.gnn.signals import GNNIndex, load_arrays
 from graphdet.graph.snapshot import Snapshot, load_snapshot
 from graphdet.rules.context import fold_name, parent_domains
@@ -32,10 +42,216 @@ __all__ = ["OnlineState", "TenantState"]
 logger = logging.getLogger(__name__)
 
 _US_PER_DAY = 86_400_000_000
+_LOW32 = (1 << 32) - 1
+_SMALL_ROWS = 256  # link_stats intersects Python sets up to this many snapshot neighbours, numpy beyond
+_NO_IDS = np.zeros(0, dtype=np.int32)
 
 
 def _us(t: datetime) -> int:
     return int(t.timestamp() * 1_000_000)
+
+
+def _us_column(column: pa.ChunkedArray) -> np.ndarray:
+    """:func:`_us` of every value of a UTC timestamp[us] column, to the bit: ``timestamp()`` is
+    the correctly rounded quotient µs / 1e6, which float64 division of the (exact) µs gives too."""
+    exact: np.ndarray = pc.cast(column, pa.int64()).to_numpy()
+    us: np.ndarray = (exact.astype(np.float64) / 1e6 * 1_000_000).astype(np.int64)
+    return us
+
+
+def _row_starts(rows: np.ndarray, n: int) -> np.ndarray:
+    """CSR row pointers (length ``n + 1``) of row ids sorted ascending."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    return ptr
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting (numpy 2's hash-based unique is ~10x slower on 2M int64 keys)."""
+    values = np.sort(values)
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
+def _in_sorted(values: np.ndarray, x: int) -> bool:
+    j = int(values.searchsorted(x))
+    return j < len(values) and int(values[j]) == x
+
+
+class _Adjacency:
+    """Neighbour sets in one direction: the snapshot's as CSR rows (sorted int32 ids), live
+    additions as a small set per node that got any. A live set never repeats a snapshot
+    neighbour (the caller adds only first contacts), so a degree is the sum of the two.
+    Scalar reads go through memoryviews (plain ints, no numpy scalar boxing)."""
+
+    def __init__(self, ptr: np.ndarray, ids: np.ndarray) -> None:
+        self.ptr = ptr
+        self.ids = ids
+        self.live: dict[int, set[int]] = {}
+        self.live_n = np.zeros(len(ptr) - 1, dtype=np.int32)  # len(live[i]) of snapshot nodes
+        self.n_snap = len(ptr) - 1
+        self.deg: list[int] = np.diff(ptr).tolist()  # snapshot + live, grown for live nodes (~8 B a node)
+        self._ptr = ptr.data
+        self._ids = ids.data
+        self._inv_log = np.zeros(0)  # 1 / log(k) by degree k, grown on demand
+
+    @classmethod
+    def from_edges(cls, rows: np.ndarray, cols: np.ndarray, n: int) -> _Adjacency:
+        """From distinct (row, col) pairs sorted by row, then col."""
+        return cls(_row_starts(rows, n), cols.astype(np.int32))
+
+    def snap_row(self, i: int) -> np.ndarray:
+        if i < self.n_snap:
+            return self.ids[self._ptr[i] : self._ptr[i + 1]]
+        return _NO_IDS
+
+    def snap_list(self, i: int) -> list[int]:
+        return self._ids[self._ptr[i] : self._ptr[i + 1]].tolist() if i < self.n_snap else []
+
+    def degree(self, i: int) -> int:
+        return self.deg[i] if i < len(self.deg) else 0
+
+    def neighbours(self, i: int) -> set[int]:
+        out = set(self.snap_list(i))
+        live = self.live.get(i)
+        if live:
+            out |= live
+        return out
+
+    def link_stats(self, u: int, v: int) -> tuple[int, float]:
+        """Common neighbours of ``u != v`` and the ``math.fsum`` of ``1 / log(degree)`` over them."""
+        lu, lv = self.live.get(u), self.live.get(v)
+        ptr, n = self._ptr, self.n_snap
+        su = ptr[u + 1] - ptr[u] if u < n else 0
+        sv = ptr[v + 1] - ptr[v] if v < n else 0
+        if su + sv <= _SMALL_ROWS:
+            if su > sv:
+                u, v, lu, lv = v, u, lv, lu
+            ids = self._ids
+            small = set(ids[ptr[u] : ptr[u + 1]].tolist()) if u < n else set()
+            if lu:
+                small |= lu
+            common = small.intersection(ids[ptr[v] : ptr[v + 1]].tolist()) if v < n else set()
+            if lv:
+                common |= small & lv
+            if not common:
+                return 0, 0.0
+            deg = self.deg  # a common neighbour has degree >= 2
+            return len(common), math.fsum([1.0 / math.log(deg[w]) for w in common])
+        # big rows: the snapshot parts intersect in numpy, the (small) live parts one by one
+        au, av = self.snap_row(u), self.snap_row(v)
+        both = np.intersect1d(au, av, assume_unique=True)
+        terms: list[float] = self._inv_log_of(self.ptr[both + 1] - self.ptr[both] + self.live_n[both]).tolist()
+        extra = [w for w in lu or () if (lv is not None and w in lv) or _in_sorted(av, w)]
+        extra += [w for w in lv or () if _in_sorted(au, w)]
+        terms += [1.0 / math.log(self.deg[w]) for w in extra]
+        return len(both) + len(extra), math.fsum(terms)
+
+    def _inv_log_of(self, degrees: np.ndarray) -> np.ndarray:
+        """``1.0 / math.log(k)`` for each degree ``k >= 2``: the floats computed one by one, by table."""
+        if not len(degrees):
+            return np.zeros(0)
+        top = int(degrees.max())
+        if top >= len(self._inv_log):
+            size = max(top + 1, 2 * len(self._inv_log), 64)
+            self._inv_log = np.array([math.nan, math.nan] + [1.0 / math.log(k) for k in range(2, size)])
+        out: np.ndarray = self._inv_log[degrees]
+        return out
+
+    def add(self, i: int, j: int) -> None:
+        """``j`` becomes a neighbour of ``i`` (it was not one)."""
+        self.live.setdefault(i, set()).add(j)
+        if i < self.n_snap:
+            self.live_n[i] += 1
+        if i >= len(self.deg):
+            self.deg.extend([0] * (i + 1 - len(self.deg)))
+        self.deg[i] += 1
+
+
+class _PairCounts:
+    """Messages per directed pair: the snapshot's as CSR rows by sender (sorted recipients,
+    binary-searched) with their counts, live messages in a dict keyed ``src << 32 | dst``."""
+
+    def __init__(self, ptr: np.ndarray, dst: np.ndarray, msgs: np.ndarray) -> None:
+        self.ptr = ptr
+        self.dst = dst
+        self.msgs = msgs
+        self.live: dict[int, int] = {}
+        self.n_new = 0  # pairs first seen live
+        self.n_snap = len(ptr) - 1
+        self._ptr = ptr.data
+        self._dst = dst.data
+        self._msgs = msgs.data
+
+    def _snap_index(self, s: int, d: int) -> int:
+        if s >= self.n_snap or d >= self.n_snap:
+            return -1
+        end = self._ptr[s + 1]
+        j = bisect_left(self._dst, d, self._ptr[s], end)
+        return j if j < end and self._dst[j] == d else -1
+
+    def get(self, s: int, d: int) -> int:
+        n = self.live.get((s << 32) | d, 0)
+        j = self._snap_index(s, d)
+        return n + self._msgs[j] if j >= 0 else n
+
+    def exists(self, s: int, d: int) -> bool:
+        return (s << 32) | d in self.live or self._snap_index(s, d) >= 0
+
+    def add(self, s: int, d: int) -> bool:
+        """One more message on the pair; true if it is the pair's first."""
+        key = (s << 32) | d
+        n = self.live.get(key, 0)
+        first = n == 0 and self._snap_index(s, d) < 0
+        self.live[key] = n + 1
+        self.n_new += first
+        return first
+
+
+class _Names:
+    """Folded display names per sender and senders per name: the snapshot's as CSR rows over
+    name ids, live additions in dicts (disjoint from the snapshot's)."""
+
+    def __init__(self, key_id: dict[str, int], node_ptr: np.ndarray, node_keys: np.ndarray,
+                 user_ptr: np.ndarray, users: np.ndarray) -> None:
+        self.key_id = key_id
+        self.node_ptr = node_ptr  # snapshot node -> its name ids
+        self.node_keys = node_keys
+        self.user_ptr = user_ptr  # name id -> snapshot nodes that used it
+        self.users = users
+        self.live_names: dict[int, set[str]] = {}
+        self.live_users: dict[str, set[int]] = {}
+        self._node_ptr = node_ptr.data
+        self._node_keys = node_keys.data
+        self._user_ptr = user_ptr.data
+        self._users = users.data
+
+    def has(self, i: int, key: str) -> bool:
+        k = self.key_id.get(key)
+        if k is not None and i < len(self._node_ptr) - 1 and \
+                k in self._node_keys[self._node_ptr[i] : self._node_ptr[i + 1]].tolist():
+            return True
+        live = self.live_names.get(i)
+        return live is not None and key in live
+
+    def used_by_other(self, key: str, i: int | None) -> bool:
+        k = self.key_id.get(key)
+        if k is not None:
+            start, end = self._user_ptr[k], self._user_ptr[k + 1]
+            if end - start > 1 or (end - start == 1 and self._users[start] != i):
+                return True
+        live = self.live_users.get(key)
+        return live is not None and (len(live) > 1 or i not in live)
+
+    def add(self, i: int, key: str) -> None:
+        """Sender ``i`` used ``key`` (it had not)."""
+        self.live_names.setdefault(i, set()).add(key)
+        self.live_users.setdefault(key, set()).add(i)
+
+
+def _empty_adjacency() -> _Adjacency:
+    return _Adjacency(np.zeros(1, dtype=np.int64), _NO_IDS)
 
 
 class TenantState:
@@ -57,22 +273,22 @@ class TenantState:
         self.received: list[int] = []
         self.first_us: list[int] = []
         self.internal: list[bool] = []
-        self.out_nb: list[set[int]] = []  # recipients written to
-        self.in_nb: list[set[int]] = []  # senders heard from
-        self.nb: list[set[int]] = []  # correspondents in either direction (kept, not derived per call)
-        self.names: list[set[str]] = []  # folded display names used as a sender
+        # the graph: snapshot arrays + live deltas, read through the lookups below
+        self._out = _empty_adjacency()  # recipients written to
+        self._in = _empty_adjacency()  # senders heard from
+        self._nb = _empty_adjacency()  # correspondents in either direction
+        self._pairs = _PairCounts(np.zeros(1, dtype=np.int64), _NO_IDS, _NO_IDS)
+        self._names = _Names({}, np.zeros(1, dtype=np.int64), _NO_IDS, np.zeros(1, dtype=np.int64), _NO_IDS)
         # snapshot-only statistics (index < n_snap)
         self.pagerank = np.zeros(0)
         self.reciprocity = np.zeros(0)
         self.clustering = np.zeros(0)
         self.community = np.zeros(0, dtype=np.int64)
         self.known_share = np.zeros(0)
-        self.pair: dict[int, int] = {}  # (src << 32 | dst) -> messages
         self.domain_first_us: dict[str, int] = {}
         self.domain_addresses: dict[str, int] = {}
         self.internal_domains: set[str] = set()
         self.internal_names: dict[str, set[str]] = {}  # folded name -> internal addresses
-        self.name_users: dict[str, set[int]] = {}  # folded name -> all sender ids using it
         self.attacked: dict[int, int] = {}  # recipient id -> time of its last labelled attack
         self.history_start_us: int | None = None
         self.gnn: GNNIndex | None = None
@@ -88,40 +304,28 @@ class TenantState:
     def from_snapshot(cls, snapshot: Snapshot, tenant: str, *, executives: Iterable[str] = ()) -> TenantState:
         st = cls(tenant, executives=executives)
         st.snapshot_version = snapshot.version
-        nodes = snapshot.table(tenant, "nodes").to_pydict()
-        edges = snapshot.table(
-            tenant, "edges", ["src_node", "dst_node", "msgs"]
-        ).to_pydict()
+        nodes = snapshot.table(tenant, "nodes")
         domains = snapshot.table(tenant, "domains", ["domain", "is_internal", "first_seen", "addresses"]).to_pydict()
-        n = len(nodes["addr"])
+        n = nodes.num_rows
         st.n_snap = n
-        st.addrs = list(nodes["addr"])
+        st.addrs = nodes.column("addr").to_pylist()
         st.node_of = {a: i for i, a in enumerate(st.addrs)}
-        st.sent = list(nodes["msgs_sent"])
-        st.received = list(nodes["msgs_received"])
-        st.first_us = [_us(t) for t in nodes["first_seen"]]
-        st.internal = list(nodes["is_internal"])
-        st.out_nb = [set() for _ in range(n)]
-        st.in_nb = [set() for _ in range(n)]
-        st.nb = [set() for _ in range(n)]
-        for s, d, m in zip(edges["src_node"], edges["dst_node"], edges["msgs"], strict=True):
-            st.pair[(s << 32) | d] = m
-            if s != d:
-                st.out_nb[s].add(d)
-                st.in_nb[d].add(s)
-                st.nb[s].add(d)
-                st.nb[d].add(s)
-        st.names = [{fold_name(x) for x in names} for names in nodes["display_names"]]
-        for i, names in enumerate(st.names):
-            for key in names:
-                st.name_users.setdefault(key, set()).add(i)
-                if st.internal[i]:
-                    st.internal_names.setdefault(key, set()).add(st.addrs[i])
-        st.pagerank = np.asarray(nodes["pagerank"], dtype=np.float64)
-        st.reciprocity = np.asarray(nodes["reciprocity"], dtype=np.float64)
-        st.clustering = np.asarray(nodes["clustering"], dtype=np.float64)
-        st.community = np.asarray(nodes["community"], dtype=np.int64)
-        st.known_share = np.asarray(nodes["inbound_known_share"], dtype=np.float64)
+        st.sent = nodes.column("msgs_sent").to_pylist()
+        st.received = nodes.column("msgs_received").to_pylist()
+        first_us = _us_column(nodes.column("first_seen"))
+        st.first_us = first_us.tolist()
+        st.internal = nodes.column("is_internal").to_pylist()
+        st._load_edges(snapshot.table(tenant, "edges", ["src_node", "dst_node", "msgs"]), n)
+        st._load_names(nodes.column("display_names"), n)
+
+        def floats(name: str) -> np.ndarray:
+            return np.asarray(nodes.column(name).to_numpy(), dtype=np.float64)
+
+        st.pagerank = floats("pagerank")
+        st.reciprocity = floats("reciprocity")
+        st.clustering = floats("clustering")
+        st.community = np.asarray(nodes.column("community").to_numpy(), dtype=np.int64)
+        st.known_share = floats("inbound_known_share")
         for d, internal, first, count in zip(
             domains["domain"], domains["is_internal"], domains["first_seen"], domains["addresses"], strict=True
         ):
@@ -130,7 +334,7 @@ class TenantState:
             st.known_registrable.add(registrable(d))
             if internal:
                 st.internal_domains.add(d)
-        st.history_start_us = min(st.first_us) if st.first_us else None
+        st.history_start_us = int(first_us.min()) if n else None
         info = snapshot.manifest["tenants"][tenant]
         if snapshot.manifest.get("gnn") and info.get("gnn_rows"):
             try:
@@ -139,6 +343,59 @@ class TenantState:
             except (OSError, ValueError) as e:
                 logger.warning("tenant %s: GNN arrays unusable (%s); GNN signals off", tenant, e)
         return st
+
+    def _load_edges(self, edges: pa.Table, n: int) -> None:
+        """Pair counts and the three neighbour CSRs from the snapshot's edges, vectorised."""
+        src = edges.column("src_node").to_numpy().astype(np.int64)
+        dst = edges.column("dst_node").to_numpy().astype(np.int64)
+        if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+            raise SnapshotError(f"snapshot {self.snapshot_version}, tenant {self.tenant}: an edge names a node "
+                                f"outside 0..{n - 1} (src_node {src.min()}..{src.max()}, dst_node "
+                                f"{dst.min()}..{dst.max()})")
+        msgs = edges.column("msgs").to_numpy()
+        key = (src << 32) | dst
+        order = np.argsort(key)
+        key, msgs = key[order], msgs[order]
+        repeated = np.flatnonzero(key[1:] == key[:-1])
+        if len(repeated):
+            k = int(key[repeated[0]])
+            raise SnapshotError(f"snapshot {self.snapshot_version}, tenant {self.tenant}: the edges hold "
+                                f"{len(repeated)} repeated pairs, e.g. src_node {k >> 32} -> dst_node {k & _LOW32}")
+        if len(msgs) and int(msgs.max()) < 2**31:
+            msgs = msgs.astype(np.int32)
+        src, dst = key >> 32, key & _LOW32
+        self._pairs = _PairCounts(_row_starts(src, n), dst.astype(np.int32), msgs)
+        link = src != dst  # a self-loop counts messages but makes no neighbour
+        src, dst = src[link], dst[link]
+        self._out = _Adjacency.from_edges(src, dst, n)
+        by_dst = np.lexsort((src, dst))
+        self._in = _Adjacency.from_edges(dst[by_dst], src[by_dst], n)
+        both = _sorted_unique(np.concatenate([(src << 32) | dst, (dst << 32) | src]))
+        self._nb = _Adjacency.from_edges(both >> 32, both & _LOW32, n)
+
+    def _load_names(self, display_names: pa.ChunkedArray, n: int) -> None:
+        """Folded display names per snapshot node, and the internal ones' owners."""
+        lists = display_names.combine_chunks()
+        raw = pc.list_flatten(lists).dictionary_encode()
+        node = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+        key_id: dict[str, int] = {}
+        keys: list[str] = []
+        raw_key = np.zeros(len(raw.dictionary), dtype=np.int64)
+        for j, name in enumerate(raw.dictionary.to_pylist()):
+            key = fold_name(name)
+            k = key_id.get(key)
+            if k is None:
+                k = key_id[key] = len(keys)
+                keys.append(key)
+            raw_key[j] = k
+        pair = _sorted_unique((node << 32) | raw_key[raw.indices.to_numpy().astype(np.int64)])
+        node, kid = pair >> 32, pair & _LOW32
+        by_key = np.lexsort((node, kid))
+        self._names = _Names(key_id, _row_starts(node, n), kid.astype(np.int32),
+                             _row_starts(kid[by_key], len(keys)), node[by_key].astype(np.int32))
+        for i, k in zip(node.tolist(), kid.tolist(), strict=True):
+            if self.internal[i]:
+                self.internal_names.setdefault(keys[k], set()).add(self.addrs[i])
 
     def node(self, addr: str, t_us: int, internal: bool) -> int:
         """The id of ``addr``, creating a live node the first time it is seen."""
@@ -152,10 +409,6 @@ class TenantState:
         self.received.append(0)
         self.first_us.append(t_us)
         self.internal.append(internal)
-        self.out_nb.append(set())
-        self.in_nb.append(set())
-        self.nb.append(set())
-        self.names.append(set())
         return i
 
     # ------------------------------------------------------------------ live deltas
@@ -173,9 +426,8 @@ class TenantState:
         self._see_domain(m.from_.domain, t)
         if m.from_.name:
             name_key = fold_name(m.from_.name)
-            if name_key not in self.names[s]:
-                self.names[s].add(name_key)
-                self.name_users.setdefault(name_key, set()).add(s)
+            if not self._names.has(s, name_key):
+                self._names.add(s, name_key)
                 if sender_internal:
                     self.internal_names.setdefault(name_key, set()).add(m.from_.addr)
                     self._name_tables.clear()
@@ -187,13 +439,12 @@ class TenantState:
             seen.add(d)
             self.received[d] += 1
             self._see_domain(r.domain, t)
-            pk = (s << 32) | d
-            self.pair[pk] = self.pair.get(pk, 0) + 1
-            if s != d:
-                self.out_nb[s].add(d)
-                self.in_nb[d].add(s)
-                self.nb[s].add(d)
-                self.nb[d].add(s)
+            if self._pairs.add(s, d) and s != d:  # first s -> d: new neighbours
+                self._out.add(s, d)
+                self._in.add(d, s)
+                if not self._pairs.exists(d, s):
+                    self._nb.add(s, d)
+                    self._nb.add(d, s)
 
     def _see_domain(self, domain: str, t: int) -> None:
         if domain not in self.domain_first_us:
@@ -217,24 +468,56 @@ class TenantState:
 
     # ------------------------------------------------------------------ lookups
 
+    @property
+    def n_pairs(self) -> int:
+        """Distinct directed pairs with at least one message (snapshot and live)."""
+        return len(self._pairs.dst) + self._pairs.n_new
+
     def pair_msgs(self, s: int | None, d: int | None) -> int:
         if s is None or d is None:
             return 0
-        return self.pair.get((s << 32) | d, 0)
+        return self._pairs.get(s, d)
+
+    def out_degree(self, i: int) -> int:
+        """Distinct recipients ``i`` wrote to (self excluded)."""
+        return self._out.degree(i)
+
+    def in_degree(self, i: int) -> int:
+        """Distinct senders ``i`` heard from (self excluded)."""
+        return self._in.degree(i)
+
+    def degree(self, i: int) -> int:
+        """Distinct correspondents of ``i`` in either direction."""
+        return self._nb.degree(i)
+
+    def out_neighbours(self, i: int) -> set[int]:
+        return self._out.neighbours(i)
+
+    def in_neighbours(self, i: int) -> set[int]:
+        return self._in.neighbours(i)
 
     def neighbours(self, i: int) -> set[int]:
-        return self.nb[i]
+        """Correspondents in either direction (a new set)."""
+        return self._nb.neighbours(i)
+
+    def has_name(self, i: int, key: str) -> bool:
+        """Sender ``i`` used the folded display name ``key`` before."""
+        return self._names.has(i, key)
+
+    def name_used_by_other(self, key: str, i: int | None) -> bool:
+        """A sender other than ``i`` used the folded display name ``key`` before."""
+        return self._names.used_by_other(key, i)
 
     def link_stats(self, u: int | None, v: int | None) -> tuple[int, float]:
-        """Common neighbours and Adamic-Adar of (u, v) on the live undirected graph."""
+        """Common neighbours and Adamic-Adar of (u, v) on the live undirected graph.
+
+        Adamic-Adar is ``math.fsum`` of ``1 / log(degree)`` over the common neighbours: exactly
+        rounded, so it does not depend on the order they are found in (Python sets for small
+        rows, numpy for big ones give the same float).
+        """
         if u is None or v is None or u == v:
             return 0, 0.0
-        a, b = self.nb[u], self.nb[v]
-        common = a & b if len(a) <= len(b) else b & a
-        aa = 0.0
-        for w in common:  # a common neighbour has degree >= 2
-            aa += 1.0 / math.log(len(self.nb[w]))
-        return len(common), aa
+        return self._nb.link_stats(u, v)
 
     def history_days(self, t_us: int) -> float:
         if self.history_start_us is None:
