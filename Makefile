@@ -30,6 +30,12 @@ demo: install
 	@echo "all decisions of the last 2,000 messages, as raw mail through serving: $(DEMO)/decisions.txt"
 	$(GD) summary $(DEMO)/log --report $(DEMO)/summary.md
 	@echo "demo report: $(DEMO)/artifacts/report/report.md (PR curve: $(DEMO)/artifacts/report/pr_curve.png)"
+	$(GD) report --artifacts $(DEMO)/artifacts --log $(DEMO)/log --out $(DEMO)/report --simulate-feedback
+	$(GD) health --chronicle $(DEMO)/report/chronicle --artifacts $(DEMO)/artifacts --log $(DEMO)/log \
+	    --out $(DEMO)/report/health --show 10
+	$(GD) replay --chronicle $(DEMO)/report/chronicle --artifacts $(DEMO)/artifacts --log $(DEMO)/log \
+	    --logged-vectors --threshold '*=0.5' --show 3
+	@echo "evaluation report: $(DEMO)/report/report.md (every decision after the training cut: $(DEMO)/report/chronicle)"
 
 test: install lint
 	$(PY) -m pytest -q -n $(JOBS) tests

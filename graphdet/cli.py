@@ -456,6 +456,9 @@ def _mount_subcommands() -> None:
 
     app.add_typer(rules_app, name="rules", help="Lint rule files and explain which rules fire on a message.")
     app.add_typer(decisions_app, name="decisions")
+    from graphdet.eval.cli import register as register_eval
+
+    register_eval(app)  # report, replay, health
 
 
 _mount_subcommands()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["detection_table", "reweighted_precision", "wilson"]
+__all__ = ["confusion_rates", "detection_table", "reweighted_precision", "wilson"]
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -28,6 +28,22 @@ def reweighted_precision(recall: float, fpr: float, base_rate: float = 0.001) ->
     return tp / (tp + fp) if tp + fp > 0 else float("nan")
 
 
+def confusion_rates(tp: int, fp: int, fn: int, tn: int) -> dict[str, Any]:
+    """Precision, recall, FNR and FPR of one confusion matrix, with Wilson intervals (NaN when undefined)."""
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    fpr = fp / (fp + tn) if fp + tn else float("nan")
+    return {
+        "messages": tp + fp + fn + tn, "attacks": tp + fn, "safe": fp + tn,
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": precision, "precision_ci": wilson(tp, tp + fp),
+        "recall": recall, "recall_ci": wilson(tp, tp + fn),
+        "fnr": 1 - recall if recall == recall else float("nan"),
+        "fpr": fpr, "fpr_ci": wilson(fp, fp + tn),
+        "precision_at_1_in_1000": reweighted_precision(recall, fpr) if recall == recall and fpr == fpr else None,
+    }
+
+
 def detection_table(category: np.ndarray, flagged: np.ndarray) -> dict[str, Any]:
     """Overall precision / recall / FNR / FPR, and recall per attack category, with intervals.
 
@@ -37,23 +53,9 @@ def detection_table(category: np.ndarray, flagged: np.ndarray) -> dict[str, Any]
     category = np.asarray(category)
     flagged = np.asarray(flagged, dtype=bool)
     attack = category != "safe"
-    tp = int((flagged & attack).sum())
-    fp = int((flagged & ~attack).sum())
-    fn = int((~flagged & attack).sum())
-    tn = int((~flagged & ~attack).sum())
-    precision = tp / (tp + fp) if tp + fp else float("nan")
-    recall = tp / (tp + fn) if tp + fn else float("nan")
-    fpr = fp / (fp + tn) if fp + tn else float("nan")
-    out: dict[str, Any] = {
-        "messages": len(category), "attacks": tp + fn, "safe": fp + tn,
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-        "precision": precision, "precision_ci": wilson(tp, tp + fp),
-        "recall": recall, "recall_ci": wilson(tp, tp + fn),
-        "fnr": 1 - recall if recall == recall else float("nan"),
-        "fpr": fpr, "fpr_ci": wilson(fp, fp + tn),
-        "precision_at_1_in_1000": reweighted_precision(recall, fpr) if recall == recall and fpr == fpr else None,
-        "per_category": {},
-    }
+    out = confusion_rates(int((flagged & attack).sum()), int((flagged & ~attack).sum()),
+                          int((~flagged & attack).sum()), int((~flagged & ~attack).sum()))
+    out["per_category"] = {}
     for c in sorted(set(category[attack].tolist())):
         mine = category == c
         hit = int((flagged & mine).sum())
