@@ -107,7 +107,7 @@ DECISION_SCHEMA = pa.schema(
         pa.field("reasons", pa.list_(pa.string()), nullable=False),
         pa.field("attribution", pa.list_(ATTRIBUTION_TYPE), nullable=False),
         pa.field("versions", pa.list_(VERSION_TYPE), nullable=False),
-        pa.field("features", pa.list_(pa.float32()), nullable=True),
+        pa.field("features", pa.list_(pa.float64()), nullable=True),
         pa.field("feature_schema", pa.string(), nullable=False),
         pa.field("wal", pa.string(), nullable=False),
         pa.field("seq", pa.int64(), nullable=False),
@@ -134,7 +134,7 @@ def _micros(value: datetime, what: str) -> int:
 def _decision_row(decision: Decision, received_at: datetime, decided_at: datetime, features: Any) -> _Row:
     vector: np.ndarray[Any, Any] | None = None
     if features is not None:
-        vector = np.array(features, dtype="<f4")  # a copy: the caller may reuse its buffer
+        vector = np.array(features, dtype="<f8")  # a copy: the caller may reuse its buffer
         if vector.ndim != 1:
             raise ChronicleError(
                 f"features for message {decision.message_id!r} must be one vector, got shape {vector.shape}"
@@ -159,7 +159,7 @@ def _decision_row(decision: Decision, received_at: datetime, decided_at: datetim
 
 
 def _wal_line(row: _Row) -> bytes:
-    """One WAL line; the vector travels as base64 of its little-endian float32 bytes (exact, fast)."""
+    """One WAL line; the vector travels as base64 of its little-endian float64 bytes (exact, fast)."""
     vector = row["features"]
     encoded = None if vector is None else base64.b64encode(vector.tobytes()).decode()
     return json.dumps({**row, "features": encoded}, separators=(",", ":")).encode() + b"\n"
@@ -178,11 +178,11 @@ def _list_column(rows: Sequence[_Row], key: str, child: pa.Array) -> pa.Array:
 def _features_column(rows: Sequence[_Row]) -> pa.Array:
     vectors = [r["features"] for r in rows]
     present = [v for v in vectors if v is not None]
-    values = np.concatenate(present) if present else np.zeros(0, dtype="<f4")
+    values = np.concatenate(present) if present else np.zeros(0, dtype="<f8")
     return pa.ListArray.from_arrays(
         _offsets([0 if v is None else len(v) for v in vectors]),
-        pa.array(values, type=pa.float32()),
-        type=pa.list_(pa.float32()),
+        pa.array(values, type=pa.float64()),
+        type=pa.list_(pa.float64()),
         mask=pa.array([v is None for v in vectors], type=pa.bool_()),
     )
 
@@ -278,7 +278,7 @@ def _read_wal(path: Path) -> tuple[list[str], list[_Row]]:
             if not isinstance(row, dict) or not isinstance(row.get("seq"), int):
                 raise ValueError("not a row object with an integer seq")
             if row["features"] is not None:
-                row["features"] = np.frombuffer(base64.b64decode(row["features"], validate=True), dtype="<f4")
+                row["features"] = np.frombuffer(base64.b64decode(row["features"], validate=True), dtype="<f8")
         except (ValueError, KeyError, TypeError) as e:
             raise ChronicleError(f"{path}:{lineno}: corrupt WAL line ({e}); the WAL is left in place") from e
         rows.append(row)

@@ -3,8 +3,7 @@
 A :class:`Change` is applied to :class:`~graphdet.eval.stack.ReplayRows` and the rows are
 decided twice by the serving Decider: once unchanged (``before``; with re-run rows this
 reproduces the logged decisions exactly, and :func:`fidelity` says how many it did) and
-once changed (``after``). Diffs and metric deltas compare ``after`` with ``before``, so
-float32 rounding of logged vectors cannot pass for an effect of the change.
+once changed (``after``). Diffs and metric deltas compare ``after`` with ``before``.
 
 What a change can do:
 

@@ -97,7 +97,7 @@ def evaluate_chronicle(
     base = replay_change(stack, rows, Change())
     fid = fidelity(base, decisions)
     fid["not_replayable"] = decisions.num_rows - len(rows.index)
-    # exact vectors (re-run) replace the float32 ones where we have them
+    # re-run vectors (equal to the logged ones where both exist) fill decisions logged without one
     x = es_all.x.copy()
     x[rows.index] = rows.x
     has_x = es_all.has_x.copy()

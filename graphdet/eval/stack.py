@@ -6,14 +6,13 @@
 
 Rows come from one of two places:
 
-- :func:`logged_rows`: the chronicle's own feature vectors. Fast and needs nothing else, but
-  the chronicle stores them as float32: a value within float32 rounding of one of the
-  booster's split thresholds can land on the other side (a handful in 10^5 decisions), so a
-  replay of logged vectors reports how many no-change decisions it reproduced.
+- :func:`logged_rows`: the chronicle's own feature vectors, stored as the float64 values the
+  booster saw, so a no-change replay reproduces every logged decision exactly. Fast and
+  needs nothing else (a replay still reports how many it reproduced).
 - :func:`rerun_rows`: the messages of the log re-run, in the chronicle's decision order,
   through OnlineState from the artifacts' snapshot and the same FeatureBuilder, as the
-  engine did. This gives the exact float64 vectors (checked against the logged ones), so a
-  no-change replay reproduces every logged decision exactly.
+  engine did (checked equal to the logged vectors): needed for changes the logged vectors
+  cannot show, e.g. another rule set or feature code.
 """
 
 from __future__ import annotations
@@ -145,7 +144,7 @@ def logged_rows(decisions: pa.Table, stack: DecisionStack,
     if messages is None and _has_lists(stack.policy):
         logger.warning("the policy has allow/block lists but the chronicle holds no senders: pass the message "
                        "log so the replay sees them")
-    return ReplayRows(index, msgs, x[index], [tuple(hits[i]) for i in index], "logged vectors (float32)",
+    return ReplayRows(index, msgs, x[index], [tuple(hits[i]) for i in index], "logged vectors",
                       messages is not None)
 
 
@@ -160,7 +159,7 @@ def rerun_rows(decisions: pa.Table, stack: DecisionStack, log_dir: str | Path, *
 
     Every decision must have been made by this stack's snapshot, rules and feature schema, in
     one stream (one serving process from the snapshot on): that is checked by comparing each
-    re-computed vector, rounded to float32, with the logged one.
+    re-computed vector with the logged one.
     """
     mine = dict(stack.versions)
     for name in ("snapshot", "rules", "features"):
@@ -190,7 +189,7 @@ def rerun_rows(decisions: pa.Table, stack: DecisionStack, log_dir: str | Path, *
         if progress is not None and (i + 1) % 1000 == 0:
             progress(i + 1, len(stream))
     logged, ok = feature_matrix(decisions, stack.feature_names, stack.feature_version)
-    same = np.all((x.astype(np.float32).astype(np.float64) == logged) | (np.isnan(x) & np.isnan(logged)), axis=1)
+    same = np.all((x == logged) | (np.isnan(x) & np.isnan(logged)), axis=1)
     bad = np.flatnonzero(ok & ~same)
     if len(bad):
         raise EvalError(f"re-running the log does not reproduce the logged features of {len(bad)} decisions "

@@ -49,7 +49,7 @@ def make_decision(i: int) -> Decision:
 
 
 def features(i: int) -> np.ndarray[Any, Any]:
-    return np.array([i, i / 3, math.nan if i % 7 == 0 else -1.5, 1e-3 * i, 1.0 / (i + 1)], dtype=np.float32)
+    return np.array([i, i / 3, math.nan if i % 7 == 0 else -1.5, 1e-3 * i, 1.0 / (i + 1)], dtype=np.float64)
 
 
 def received(i: int) -> datetime:
@@ -82,7 +82,7 @@ def assert_rows_are(folder: Path, expected: range | list[int]) -> None:
         assert tuple((v["name"], v["version"]) for v in r["versions"]) == d.versions
         assert (r["received_at"], r["decided_at"]) == (received(i), decided(i))
         assert r["feature_schema"] == "f1-0123456789ab"
-        np.testing.assert_array_equal(np.array(r["features"], dtype=np.float32), features(i))
+        np.testing.assert_array_equal(np.array(r["features"], dtype=np.float64), features(i))
 
 
 def leftovers(folder: Path) -> list[str]:
