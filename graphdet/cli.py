@@ -164,7 +164,10 @@ def rebuild(
     out_dir: Annotated[Path, typer.Option("--out", help="Snapshot root: versioned folders + 'current'.")],
     as_of: Annotated[str | None, typer.Option(help="Build the graph as of this date/time (UTC); default: midnight after the last message.")] = None,
     lookback_days: Annotated[int, typer.Option(help="Days of history before --as-of that build the graph.")] = 90,
-    engine: Annotated[str, typer.Option(help="Aggregation engine: local (DuckDB).")] = "local",
+    engine: Annotated[str, typer.Option(help="Aggregation engine: local (DuckDB) or spark (pip install 'graphdet[spark]', Java 17).")] = "local",
+    master: Annotated[str | None, typer.Option(help="With --engine spark: the Spark master URL (default local[*]; under spark-submit, the master it was given).")] = None,
+    salt_buckets: Annotated[int, typer.Option(help="With --engine spark: salt buckets of the edge aggregation (1 = no salting).")] = 1,
+    spark_conf: Annotated[list[str] | None, typer.Option(help="With --engine spark: a Spark setting KEY=VALUE (repeatable), e.g. spark.driver.memory=8g.")] = None,
     gnn: Annotated[bool, typer.Option("--gnn/--no-gnn", help="Train or refresh the GraphSAGE model and write embeddings.")] = True,
     gnn_epochs: Annotated[int | None, typer.Option(help="GNN training epochs (default 120; a refresh runs a quarter).")] = None,
     gnn_model: Annotated[Path | None, typer.Option(help="Apply this trained GNN model folder instead of training.")] = None,
@@ -175,14 +178,27 @@ def rebuild(
 
     Trains (or refreshes) the GNN by default; the manifest records its validation AUC.
     Exit codes for schedulers: 0 published (or already up to date), 1 failed (message says
-    why), 2 bad usage, 3 nothing to build (no messages in the window).
+    why), 2 bad usage, 3 nothing to build (no messages in the window). On a Spark cluster:
+    spark-submit --master URL training/rebuild_graph.py --engine spark ... (README, "Scale-out").
     """
-    from graphdet.exceptions import NothingToBuild
+    from graphdet.exceptions import ConfigError, NothingToBuild
     from graphdet.graph import RebuildConfig, parse_as_of, resolve_engine
     from graphdet.graph import rebuild as run_rebuild
 
     try:
         when = parse_as_of(as_of) if as_of else None
+        engine_options: dict[str, object] = {}
+        if engine == "spark":
+            conf: dict[str, str] = {}
+            for item in spark_conf or []:
+                key, eq, value = item.partition("=")
+                if not (key and eq):
+                    raise ConfigError(f"--spark-conf {item!r}: expected KEY=VALUE")
+                conf[key] = value
+            engine_options = {"master": master, "salt_buckets": salt_buckets, "conf": conf}
+        elif master is not None or spark_conf or salt_buckets != 1:
+            raise ConfigError(f"--master, --salt-buckets and --spark-conf apply to --engine spark, not --engine {engine}")
+        rebuild_engine = resolve_engine(engine, **engine_options)
         with Progress(
             SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
             TextColumn("{task.completed}/{task.total} tenants"), TimeElapsedColumn(),
@@ -196,7 +212,7 @@ def rebuild(
             result = run_rebuild(
                 log, out_dir, as_of=when,
                 config=RebuildConfig(lookback_days=lookback_days, gnn=gnn, gnn_epochs=gnn_epochs),
-                engine=resolve_engine(engine), keep=keep, force=force, gnn_model=gnn_model, progress=on_progress,
+                engine=rebuild_engine, keep=keep, force=force, gnn_model=gnn_model, progress=on_progress,
             )
     except NothingToBuild as e:
         console.print(f"[bold yellow]nothing to build:[/] {e}")

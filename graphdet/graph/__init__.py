@@ -1,11 +1,26 @@
-"""The tenant communication graph: build (engines), statistics (igraph), versioned snapshots."""
+"""The tenant communication graph: build (engines), statistics (igraph), versioned snapshots.
 
-from graphdet.graph.columns import COLUMNS, TABLES, table_schema
-from graphdet.graph.engine import GraphEngine, Window, parse_as_of, resolve_engine
-from graphdet.graph.local import LocalEngine
+The Spark engine (``graphdet[spark]``) is imported on demand: ``resolve_engine("spark")`` or
+:mod:`graphdet.graph.spark`.
+
+Members are imported on first use (PEP 562), except the rebuild job: its function
+``rebuild`` shares its name with the module :mod:`graphdet.graph.rebuild`, and importing the
+module later would rebind the package attribute to the module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from graphdet.graph.rebuild import RebuildConfig, RebuildResult, default_as_of, rebuild
-from graphdet.graph.snapshot import Snapshot, current_version, load_snapshot
-from graphdet.graph.stats import add_statistics, link_stats
+
+if TYPE_CHECKING:
+    from graphdet.graph.columns import COLUMNS, TABLES, table_schema
+    from graphdet.graph.engine import GraphEngine, StatisticsEngine, Window, parse_as_of, resolve_engine
+    from graphdet.graph.local import LocalEngine
+    from graphdet.graph.snapshot import Snapshot, current_version, load_snapshot
+    from graphdet.graph.stats import add_statistics, link_stats
 
 __all__ = [
     "COLUMNS",
@@ -15,6 +30,7 @@ __all__ = [
     "RebuildConfig",
     "RebuildResult",
     "Snapshot",
+    "StatisticsEngine",
     "Window",
     "add_statistics",
     "current_version",
@@ -26,3 +42,33 @@ __all__ = [
     "resolve_engine",
     "table_schema",
 ]
+
+_HOME = {
+    "COLUMNS": "graphdet.graph.columns",
+    "TABLES": "graphdet.graph.columns",
+    "table_schema": "graphdet.graph.columns",
+    "GraphEngine": "graphdet.graph.engine",
+    "StatisticsEngine": "graphdet.graph.engine",
+    "Window": "graphdet.graph.engine",
+    "parse_as_of": "graphdet.graph.engine",
+    "resolve_engine": "graphdet.graph.engine",
+    "LocalEngine": "graphdet.graph.local",
+    "Snapshot": "graphdet.graph.snapshot",
+    "current_version": "graphdet.graph.snapshot",
+    "load_snapshot": "graphdet.graph.snapshot",
+    "add_statistics": "graphdet.graph.stats",
+    "link_stats": "graphdet.graph.stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})

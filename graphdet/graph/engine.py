@@ -3,23 +3,26 @@
 An engine reads the message log and produces the *base tables* for all tenants (nodes,
 edges, domains, domain_edges, display_names: the columns of :mod:`.columns` that are not
 graph statistics) as pandas DataFrames with a ``tenant`` column. Statistics are computed
-afterwards, per tenant, by the same igraph code whatever the engine
+per tenant, by the same igraph code whatever the engine
 (:func:`graphdet.graph.stats.add_statistics`), so the local and Spark engines agree by
-construction on everything but the aggregation.
+construction on everything but the aggregation. The rebuild job runs that code itself,
+tenant after tenant, unless the engine is a :class:`StatisticsEngine` (the Spark engine):
+then the engine runs the same function next to its data and returns finished tables.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
 from graphdet.exceptions import ConfigError
 
-__all__ = ["BASE_COLUMNS", "GraphEngine", "Window", "parse_as_of", "resolve_engine"]
+__all__ = ["BASE_COLUMNS", "ENGINES", "GraphEngine", "StatisticsEngine", "Window", "parse_as_of", "resolve_engine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +76,39 @@ class GraphEngine(Protocol):
         ...
 
 
+@runtime_checkable
+class StatisticsEngine(GraphEngine, Protocol):
+    """An engine that also computes the per-tenant statistics where its data is."""
+
+    def build_with_statistics(
+        self, log_dir: Path, window: Window, *, seed: int
+    ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float]]]:
+        """Return every table with all its :data:`~graphdet.graph.columns.COLUMNS` (statistics
+        computed by :func:`~graphdet.graph.stats.add_statistics` with Leiden ``seed``), sorted
+        as :meth:`GraphEngine.build` sorts them, and ``{tenant: graph summary}``."""
+        ...
+
+
+ENGINES = ("local", "spark")
+
+
 def resolve_engine(name: str, **options: object) -> GraphEngine:
-    """The engine called ``name`` (PyG-resolver style: an unknown name lists the choices)."""
+    """The engine called ``name`` (PyG-resolver style: an unknown name lists the choices).
+
+    ``options`` go to the engine's constructor (``LocalEngine(threads=...)``,
+    ``SparkEngine(master=..., salt_buckets=..., conf=...)``).
+    """
     if name == "local":
         from graphdet.graph.local import LocalEngine
 
         return LocalEngine(**options)  # type: ignore[arg-type]
-    raise ConfigError(f"could not resolve engine {name!r} among choices ['local']")
+    if name == "spark":
+        if importlib.util.find_spec("pyspark") is None:
+            raise ConfigError(
+                "engine 'spark' needs pyspark, which is not installed: pip install pyspark (graphdet's "
+                "'spark' extra), and a Java 17 runtime"
+            )
+        from graphdet.graph.spark import SparkEngine
+
+        return SparkEngine(**options)  # type: ignore[arg-type]
+    raise ConfigError(f"could not resolve engine {name!r} among choices {list(ENGINES)}")

@@ -80,7 +80,7 @@ def test_a_missing_required_option_is_a_usage_error(log: Path) -> None:
     assert _run("--log", log).exit_code == 2
 
 
-@pytest.mark.parametrize("extra", [["--as-of", "yesterday"], ["--engine", "spark"], ["--lookback-days", "0"]])
+@pytest.mark.parametrize("extra", [["--as-of", "yesterday"], ["--engine", "bogus"], ["--lookback-days", "0"]])
 def test_bad_values_fail_with_a_message(log: Path, tmp_path: Path, extra: list[str]) -> None:
     result = _run("--log", log, "--out", tmp_path / "out", *extra)
     assert result.exit_code == 1, result.output
