@@ -5,8 +5,8 @@ both engines' snapshots): the base tables are Spark DataFrame aggregations of th
 message log that follow the local engine's SQL clause by clause, and the statistics are the
 same igraph function, :func:`graphdet.graph.stats.add_statistics`, run once per tenant inside
 Spark with ``cogroup(...).applyInPandas`` (one Python worker holds one tenant's graph). The
-driver collects the finished tables through Arrow and the rebuild job writes the snapshot and
-manifest exactly as for the local engine.
+driver collects the tables and the statistics through Arrow, puts the statistics next to their
+rows, and the rebuild job writes the snapshot and manifest exactly as for the local engine.
 
 Skew (a tenant far larger than the others). Every aggregation is keyed by the tenant *and*
 an address, pair or name, so a big tenant spreads over all tasks; one hot key (a bulk sender
@@ -30,15 +30,16 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphdet.exceptions import ConfigError, NothingToBuild, SnapshotError
-from graphdet.graph.columns import COLUMNS, table_schema
+from graphdet.graph.columns import table_schema
 from graphdet.graph.engine import BASE_COLUMNS, Window
 from graphdet.graph.spark_session import DEFAULT_MASTER, create_session, quiet_pandas_warning
 from graphdet.graph.stats import add_statistics
@@ -74,6 +75,8 @@ _SORT_KEYS = {
     "domain_edges": ["tenant", "src_domain", "dst_domain"],
     "display_names": ["tenant", "name_key", "addr"],
 }
+
+
 # ------------------------------------------------------------------ per-tenant statistics
 
 
@@ -257,11 +260,11 @@ class SparkEngine:
             "first_seen", "last_seen", "msgs_sent", "msgs_received", "display_names",
         ))
         ids = nodes.select("tenant", "addr", "node")
-        edges = (e.join(ids.withColumnsRenamed({"addr": "src", "node": "src_node"}), ["tenant", "src"])
-                 .join(ids.withColumnsRenamed({"addr": "dst", "node": "dst_node"}), ["tenant", "dst"])
-                 .join(e.select("tenant", F.col("dst").alias("src"), F.col("src").alias("dst"),
-                                F.col("msgs").alias("reverse_msgs")), ["tenant", "src", "dst"], "left")
-                 .withColumn("reverse_msgs", F.coalesce("reverse_msgs", F.lit(0)).cast("long")))
+        edges = keep(e.join(ids.withColumnsRenamed({"addr": "src", "node": "src_node"}), ["tenant", "src"])
+                     .join(ids.withColumnsRenamed({"addr": "dst", "node": "dst_node"}), ["tenant", "dst"])
+                     .join(e.select("tenant", F.col("dst").alias("src"), F.col("src").alias("dst"),
+                                    F.col("msgs").alias("reverse_msgs")), ["tenant", "src", "dst"], "left")
+                     .withColumn("reverse_msgs", F.coalesce("reverse_msgs", F.lit(0)).cast("long")))
         domains = nodes.groupBy("tenant", "domain").agg(
             F.max("is_internal").alias("is_internal"), F.min("first_seen").alias("first_seen"),
             F.max("last_seen").alias("last_seen"), F.count(F.lit(1)).alias("addresses"),
@@ -285,14 +288,17 @@ class SparkEngine:
         summaries: dict[str, dict[str, float]] | None = None
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        nodes.count()  # materialises the cached aggregates: the phases below are timed apart
+        edges.count()  # materialises the cached aggregates: the phases below are timed apart
         timings["aggregate_s"] = time.perf_counter() - t0
+        stats: pa.Table | None = None
         if seed is not None:
             t0 = time.perf_counter()
-            frames["nodes"], frames["edges"], summaries = self._statistics(nodes, edges, seed, keep)
+            stats = _statistics(nodes, edges, seed)
             timings["statistics_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = {name: _collect(df, name, with_stats=seed is not None) for name, df in frames.items()}
+        out = {name: _collect(df, name) for name, df in frames.items()}
+        if stats is not None:
+            out["nodes"], out["edges"], summaries = _attach(out["nodes"], out["edges"], stats)
         timings["collect_s"] = time.perf_counter() - t0
         self.timings_ = timings
         logger.info(
@@ -327,29 +333,41 @@ class SparkEngine:
             *[F.sum(c).cast("long").alias(c) for c in summed],
             F.min("first_seen").alias("first_seen"), F.max("last_seen").alias("last_seen"))
 
-    @staticmethod
-    def _statistics(
-        nodes: DataFrame, edges: DataFrame, seed: int, keep: Callable[[DataFrame], DataFrame]
-    ) -> tuple[DataFrame, DataFrame, dict[str, dict[str, float]]]:
-        """Statistics per tenant in Spark: nodes and edges of a tenant meet in one task."""
-        stats = keep(
-            nodes.select("tenant", "node").groupBy("tenant")
+
+def _statistics(nodes: DataFrame, edges: DataFrame, seed: int) -> pa.Table:
+    """Every tenant's statistics, computed in Spark (a tenant's nodes and edges meet in one
+    Python worker task) and brought to the driver as one long Arrow table."""
+    return (nodes.select("tenant", "node").groupBy("tenant")
             .cogroup(edges.select("tenant", "src_node", "dst_node", "msgs").groupBy("tenant"))
             .applyInPandas(functools.partial(_tenant_statistics, seed), _STATS_SCHEMA)
-        )
-        node_stats = stats.where(F.col("part") == "node").select("tenant", "node", *_NODE_STATS)
-        edge_stats = stats.where(F.col("part") == "edge").select(
-            "tenant", F.col("node").alias("src_node"), "dst_node", *_EDGE_STATS)
-        summaries = {row["tenant"]: json.loads(row["summary"])
-                     for row in stats.where(F.col("part") == "summary").select("tenant", "summary").collect()}
-        return (nodes.join(node_stats, ["tenant", "node"]),
-                edges.join(edge_stats, ["tenant", "src_node", "dst_node"]), summaries)
+            .toArrow())
 
 
-def _collect(df: DataFrame, name: str, *, with_stats: bool) -> pd.DataFrame:
+def _attach(
+    nodes: pd.DataFrame, edges: pd.DataFrame, stats: pa.Table
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, float]]]:
+    """The statistics columns added to the collected nodes and edges. Sorted by (tenant, node)
+    and (tenant, src_node, dst_node), the statistics rows line up with the tables (node ids
+    follow address order); the keys are checked before the columns are added."""
+    part = stats.column("part")
+    node_rows = stats.filter(pc.equal(part, "node")).sort_by([("tenant", "ascending"), ("node", "ascending")])
+    edge_rows = stats.filter(pc.equal(part, "edge")).sort_by(
+        [("tenant", "ascending"), ("node", "ascending"), ("dst_node", "ascending")])
+    for table, rows, keys in ((nodes, node_rows, {"node": "node"}),
+                              (edges, edge_rows, {"src_node": "node", "dst_node": "dst_node"})):
+        same = len(table) == rows.num_rows and (table["tenant"].to_numpy() == rows.column("tenant").to_numpy()).all()
+        if not (same and all(np.array_equal(table[k].to_numpy(), rows.column(v).to_numpy()) for k, v in keys.items())):
+            raise SnapshotError("engine 'spark': the statistics rows do not match the collected tables")
+    summary_rows = stats.filter(pc.equal(part, "summary")).select(["tenant", "summary"]).to_pylist()
+    summaries = {row["tenant"]: json.loads(row["summary"]) for row in summary_rows}
+    return (nodes.assign(**{c: node_rows.column(c).to_numpy() for c in _NODE_STATS}),
+            edges.assign(**{c: edge_rows.column(c).to_numpy() for c in _EDGE_STATS}), summaries)
+
+
+def _collect(df: DataFrame, name: str) -> pd.DataFrame:
     """A Spark table on the driver as the local engine's pandas frame: the same columns,
     Arrow types and row order (sorted by tenant then the table's key)."""
-    columns = ["tenant", *COLUMNS[name]] if with_stats else BASE_COLUMNS[name]
+    columns = BASE_COLUMNS[name]
     full = table_schema(name)
     schema = pa.schema([full.field(c) for c in columns])
     table: pa.Table = df.select(*columns).toArrow()

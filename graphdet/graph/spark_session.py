@@ -88,13 +88,15 @@ def create_session(
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # the driver was started by spark-submit
     if master is None and not submitted:
         master = DEFAULT_MASTER
+    local = master is not None and master.startswith("local")
     settings: dict[str, str] = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.adaptive.skewJoin.enabled": "true",
     }
-    if master is not None and master.startswith("local"):
+    log_dir = None
+    if local:
         log_dir = Path(tempfile.mkdtemp(prefix="graphdet-spark-"))
         atexit.register(shutil.rmtree, log_dir, True)  # read once, when the JVM starts
         (log_dir / "log4j2.properties").write_text(_LOG4J2.format(level=log_level))
@@ -106,7 +108,7 @@ def create_session(
             "spark.sql.shuffle.partitions": str(max(4, 2 * (os.cpu_count() or 1))),
         })
     settings.update(conf or {})
-    if master is not None and master.startswith("local"):
+    if log_dir is not None:
         java_options = settings.get("spark.driver.extraJavaOptions", "")
         if "log4j2.configurationFile" not in java_options:  # added to the caller's options
             log4j = f"-Dlog4j2.configurationFile={(log_dir / 'log4j2.properties').as_uri()}"
@@ -124,7 +126,7 @@ def create_session(
     except (PySparkException, Py4JError) as e:
         raise ConfigError(f"engine 'spark': could not start Spark (master {master!r}): {e}") from e
     session.sparkContext.setLogLevel(log_level.upper())
-    if master is not None and master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+    if local and "PYSPARK_PYTHON" not in os.environ:
         # pyspark reads the workers' interpreter from PYSPARK_PYTHON only ("python3" when
         # unset); locally the workers must run this interpreter (this environment's packages)
         session.sparkContext.pythonExec = sys.executable

@@ -304,3 +304,30 @@ def test_salt_buckets_below_one_are_refused(log_a: Path) -> None:
 
     with pytest.raises(ConfigError, match="salt_buckets must be at least 1, got 0"):
         SparkEngine(salt_buckets=0).build(log_a, Window(AS_OF, LOOKBACK))
+
+
+def test_statistics_that_do_not_line_up_with_the_tables_are_refused() -> None:
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("pyspark is not installed")
+    import pandas as pd
+
+    from graphdet.exceptions import SnapshotError
+    from graphdet.graph.spark import _attach
+
+    nodes = pd.DataFrame({"tenant": ["acme", "acme"], "node": [0, 1]})
+    edges = pd.DataFrame({"tenant": ["acme"], "src_node": [0], "dst_node": [1]})
+    row = {c: 0 for c in ("out_degree", "in_degree", "out_strength", "in_strength", "community", "common_neighbors")}
+    row |= {c: 0.0 for c in ("reciprocity", "pagerank", "clustering", "inbound_known_share", "adamic_adar")}
+    stats = pa.Table.from_pylist([
+        {"tenant": "acme", "part": "node", "node": 0, "dst_node": 0, **row, "summary": ""},
+        {"tenant": "acme", "part": "node", "node": 2, "dst_node": 0, **row, "summary": ""},  # no node 2
+        {"tenant": "acme", "part": "edge", "node": 0, "dst_node": 1, **row, "summary": ""},
+        {"tenant": "acme", "part": "summary", "node": 0, "dst_node": 0, **row, "summary": "{}"},
+    ])
+    with pytest.raises(SnapshotError, match="do not match"):
+        _attach(nodes, edges, stats)
+    fixed = stats.set_column(stats.schema.get_field_index("node"), "node", pa.array([0, 1, 0, 0]))
+    n, e, summaries = _attach(nodes, edges, fixed)
+    assert list(n.columns[-9:]) == ["out_degree", "in_degree", "out_strength", "in_strength", "reciprocity",
+                                    "pagerank", "community", "clustering", "inbound_known_share"]
+    assert summaries == {"acme": {}} and list(e["adamic_adar"]) == [0.0]
