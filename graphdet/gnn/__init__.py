@@ -6,8 +6,9 @@ Members are imported on first use (PEP 562): serving reads only :mod:`graphdet.g
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from graphdet._lazy import lazy_members
 
 if TYPE_CHECKING:
     from graphdet.gnn.artifacts import embed_tenant, load_model, model_files
@@ -51,14 +52,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+__getattr__, __dir__ = lazy_members(__name__, globals(), _HOME)

@@ -10,9 +10,9 @@ module later would rebind the package attribute to the module.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from graphdet._lazy import lazy_members
 from graphdet.graph.rebuild import RebuildConfig, RebuildResult, default_as_of, rebuild
 
 if TYPE_CHECKING:
@@ -61,14 +61,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+__getattr__, __dir__ = lazy_members(__name__, globals(), _HOME)
