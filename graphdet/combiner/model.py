@@ -56,9 +56,11 @@ class Combiner:
     def __init__(
         self,
         *,
-        num_boost_round: int = 300,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
+        num_boost_round: int = 150,
+        learning_rate: float = 0.1,
+        num_leaves: int = 15,
+        max_depth: int = 6,
+        category_rounds: int = 30,
         min_data_in_leaf: int = 20,
         feature_fraction: float = 0.9,
         target_precision: float = 0.995,
@@ -70,6 +72,8 @@ class Combiner:
         self.num_boost_round = num_boost_round
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.category_rounds = category_rounds
         self.min_data_in_leaf = min_data_in_leaf
         self.feature_fraction = feature_fraction
         self.target_precision = target_precision
@@ -85,6 +89,7 @@ class Combiner:
             "objective": objective,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
             "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": self.feature_fraction,
             "bagging_seed": self.seed,
@@ -134,7 +139,7 @@ class Combiner:
                 self._params("multiclass", num_class=len(self.categories_)),
                 lgb.Dataset(x[attacks], np.array([code[c] for c in np.asarray(category)[attacks]]),
                             feature_name=self.feature_names_),
-                num_boost_round=max(50, self.num_boost_round // 2),
+                num_boost_round=self.category_rounds,
             )
         else:
             self.category_booster_ = None
@@ -287,7 +292,8 @@ class Combiner:
             (folder / "category.txt").unlink(missing_ok=True)
         meta = {
             "params": {k: getattr(self, k) for k in (
-                "num_boost_round", "learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction",
+                "num_boost_round", "learning_rate", "num_leaves", "max_depth", "category_rounds", "min_data_in_leaf",
+                "feature_fraction",
                 "target_precision", "suspicious_precision", "min_category_support", "alert_budget", "seed")},
             "feature_names": self.feature_names_,
             "categories": self.categories_,

@@ -68,7 +68,17 @@ class TrainConfig:
     test_share: float = 0.3
     cold_start_augment: float = 0.15
     gnn_epochs: int = 120
+    trees: int = 150
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    max_depth: int = 6
+    category_trees: int = 30
     seed: int = 0
+
+    def combiner_options(self) -> dict[str, Any]:
+        """The booster capacity options :class:`Combiner` takes."""
+        return {"num_boost_round": self.trees, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+                "max_depth": self.max_depth, "category_rounds": self.category_trees, "seed": self.seed}
 
 
 def load_train_config(path: str | Path | None = None) -> TrainConfig:
@@ -202,7 +212,7 @@ def train_pipeline(
     say(f"training the combiner on {len(x_train)} rows ({len(aug)} cold-start copies)")
     t = time.perf_counter()
     combiner = Combiner(target_precision=config.target_precision, suspicious_precision=config.suspicious_precision,
-                        alert_budget=config.alert_budget, seed=config.seed).fit(
+                        alert_budget=config.alert_budget, **config.combiner_options()).fit(
         x_train, c_train, x[val_i], category[val_i], feature_names=names)
     timings["train_s"] = time.perf_counter() - t
     policy = load_policy(policy_dir)
@@ -280,7 +290,7 @@ def _ablation(x: np.ndarray, category: np.ndarray, train_i: np.ndarray, val_i: n
     for name, fams in (("message_and_rules", ("message",)), ("plus_graph", ("message", "graph")),
                        ("plus_gnn", ("message", "graph", "gnn"))):
         cols = builder.schema.indices(fams)
-        model = Combiner(target_precision=config.ablation_precision, seed=config.seed).fit(
+        model = Combiner(target_precision=config.ablation_precision, **config.combiner_options()).fit(
             x[train_i][:, cols], category[train_i], x[val_i][:, cols], category[val_i],
             feature_names=[builder.schema.names[i] for i in cols])
         val_score = model.predict_proba(x[val_i][:, cols])
