@@ -250,7 +250,29 @@ class DecisionEngine:
     # ------------------------------------------------------------------ deciding
 
     def decide(self, message: Message) -> Decision:
-        return self.decide_batch([message])[0]
+        """One message: :meth:`decide_batch` of ``[message]`` (the same decision) without the
+        batch's bookkeeping."""
+        bundle = self._bundle  # read once: one set of versions
+        row: FeatureRow | None = None
+        try:
+            with self._lock:
+                row = bundle.builder.one(message, bundle.state, learn=self.config.learn)
+        except Exception as e:
+            logger.exception("cannot build features of %s", message.message_id)
+            d = self._error_decision(message.message_id, message.tenant, f"error: {type(e).__name__}: {e}", bundle)
+        else:
+            try:
+                d = (bundle.decider.decide_one(message, row) if bundle.decider is not None
+                     else self._rules_only(message, row, bundle))
+            except Exception as e:
+                logger.exception("scoring failed for %s", message.message_id)
+                d = self._error_decision(message.message_id, message.tenant,
+                                         f"error: scoring failed: {type(e).__name__}: {e}", bundle)
+            else:
+                if bundle.degraded:
+                    d = replace(d, degraded=True, degraded_reason="; ".join(bundle.degraded))
+        self._chronicle(d, message, row)
+        return d
 
     def decide_raw(self, raw: bytes) -> list[Decision]:
         """Parse RFC 5322 bytes, assign tenants from the artifacts' tenant config, decide.
@@ -297,13 +319,17 @@ class DecisionEngine:
             elif bundle.degraded:
                 d = replace(d, degraded=True, degraded_reason="; ".join(bundle.degraded))
             out.append(d)
-            if self.chronicle is not None:
-                try:
-                    self.chronicle.append(d, received_at=p.message.received_at, decided_at=datetime.now(UTC),
-                                          features=p.row.values if p.row is not None else None)
-                except GraphdetError as e:  # the decision stands; the chronicle problem is loud
-                    logger.error("chronicle append failed for %s: %s", d.message_id, e)
+            self._chronicle(d, p.message, p.row)
         return out
+
+    def _chronicle(self, d: Decision, m: Message, row: FeatureRow | None) -> None:
+        if self.chronicle is None:
+            return
+        try:
+            self.chronicle.append(d, received_at=m.received_at, decided_at=datetime.now(UTC),
+                                  features=row.values if row is not None else None)
+        except GraphdetError as e:  # the decision stands; the chronicle problem is loud
+            logger.error("chronicle append failed for %s: %s", d.message_id, e)
 
     def _rules_only(self, m: Message, row: FeatureRow, bundle: _Bundle) -> Decision:
         rules = {r.id: r for r in bundle.ruleset.rules}

@@ -47,58 +47,64 @@ class Decider:
         self.impersonation_col = self.names.index("sender_name_internal_other")
         self.name_similarity_col = self.names.index("sig_display_name_internal_similarity")
 
+    def decide_one(self, m: Message, row: FeatureRow) -> Decision:
+        """:meth:`decide` of one message through LightGBM's single-row fast path (the same
+        numbers, without the batch's arrays)."""
+        c = self.combiner
+        values = row.values
+        score = c.score_row(values)
+        if score >= c.suspicious_threshold_:
+            return self._decision(m, row, score, c.category_row(values), c.contributions_row(values))
+        return self._decision(m, row, score, "safe", None)
+
     def decide(self, messages: Sequence[Message], rows: Sequence[FeatureRow]) -> list[Decision]:
         if not rows:
             return []
+        if len(rows) == 1:
+            return [self.decide_one(messages[0], rows[0])]
         # category and attributions only where they are read: messages that are not plainly safe
         c = self.combiner
-        if len(rows) == 1:  # one message: LightGBM's single-row fast path (same numbers)
-            row = rows[0].values
-            score = np.array([c.score_row(row)])
-            flagged = score[0] >= c.suspicious_threshold_
-            category = np.array([c.category_row(row) if flagged else "safe"], dtype=object)
-            by_row = {0: c.contributions_row(row)} if flagged else {}
-        else:
-            x = np.stack([r.values for r in rows])
-            score = c.predict_proba(x)
-            explain = np.flatnonzero(score >= c.suspicious_threshold_)
-            category = np.full(len(rows), "safe", dtype=object)
-            if len(explain):
-                category[explain] = c.predict_category(x[explain])
-                contrib = c.contributions(x[explain])
-                by_row = {int(i): contrib[j] for j, i in enumerate(explain)}
-            else:
-                by_row = {}
-        out = []
-        for i, (m, r) in enumerate(zip(messages, rows, strict=True)):
-            hard = [(h, self.hard[h]) for h in r.hits if h in self.hard]
-            outcome = self.policy.decide(
-                tenant=m.tenant,
-                sender=m.from_,
-                score=float(score[i]),
-                category=str(category[i]),
-                thresholds=self.combiner.thresholds_,
-                suspicious_threshold=self.combiner.suspicious_threshold_,
-                hard_hits=hard,
-                impersonates_internal=bool(
-                    r.values[self.impersonation_col] == 1.0 or r.values[self.name_similarity_col] >= 90.0
-                ),
-            )
-            attributions = (
-                top_attributions(by_row[i], r.values, self.names, self.reasons, self.top_k) if i in by_row else []
-            )
-            out.append(
-                Decision(
-                    message_id=m.message_id,
-                    tenant=m.tenant,
-                    verdict=outcome.verdict,
-                    category=outcome.category,
-                    score=float(score[i]),
-                    reasons=outcome.reasons + tuple(a.reason for a in attributions),
-                    attribution=tuple((a.feature, a.contribution) for a in attributions),
-                    rule_hits=r.hits,
-                    degraded=False,
-                    versions=self.versions,
-                )
-            )
-        return out
+        x = np.stack([r.values for r in rows])
+        score = c.predict_proba(x)
+        explain = np.flatnonzero(score >= c.suspicious_threshold_)
+        category = np.full(len(rows), "safe", dtype=object)
+        by_row: dict[int, np.ndarray] = {}
+        if len(explain):
+            category[explain] = c.predict_category(x[explain])
+            contrib = c.contributions(x[explain])
+            by_row = {int(i): contrib[j] for j, i in enumerate(explain)}
+        return [self._decision(m, r, float(score[i]), str(category[i]), by_row.get(i))
+                for i, (m, r) in enumerate(zip(messages, rows, strict=True))]
+
+    def _decision(self, m: Message, r: FeatureRow, score: float, category: str,
+                  contributions: np.ndarray | None) -> Decision:
+        """The policy's verdict for one scored message, with its top attributions."""
+        hard = self.hard
+        outcome = self.policy.decide(
+            tenant=m.tenant,
+            sender=m.from_,
+            score=score,
+            category=category,
+            thresholds=self.combiner.thresholds_,
+            suspicious_threshold=self.combiner.suspicious_threshold_,
+            hard_hits=[(h, hard[h]) for h in r.hits if h in hard],
+            impersonates_internal=bool(
+                r.values[self.impersonation_col] == 1.0 or r.values[self.name_similarity_col] >= 90.0
+            ),
+        )
+        attributions = (
+            top_attributions(contributions, r.values, self.names, self.reasons, self.top_k)
+            if contributions is not None else []
+        )
+        return Decision(
+            message_id=m.message_id,
+            tenant=m.tenant,
+            verdict=outcome.verdict,
+            category=outcome.category,
+            score=score,
+            reasons=outcome.reasons + tuple(a.reason for a in attributions),
+            attribution=tuple((a.feature, a.contribution) for a in attributions),
+            rule_hits=r.hits,
+            degraded=False,
+            versions=self.versions,
+        )

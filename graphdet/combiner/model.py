@@ -49,6 +49,12 @@ class _Calibration:
         out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return out
 
+    def one(self, margin: float) -> float:
+        """``self(margin)`` of one margin, the same float to the bit (the same IEEE operations,
+        and NumPy's ``exp`` of a float64 scalar runs the array loop) without array overhead."""
+        z = min(max(self.a * margin + self.b, -500.0), 500.0)
+        return float(1.0 / (1.0 + np.exp(np.float64(-z))))
+
 
 class Combiner:
     """Attack probability, category and per-category thresholds from feature rows."""
@@ -265,7 +271,7 @@ class Combiner:
     def score_row(self, row: np.ndarray) -> float:
         """:meth:`predict_proba` of one row through LightGBM's single-row fast path."""
         self._check()
-        return float(self.calibration_(self._row_predictor("margin")(row))[0])
+        return self.calibration_.one(float(self._row_predictor("margin")(row)[0]))
 
     def category_row(self, row: np.ndarray) -> str:
         """:meth:`predict_category` of one row (fast path)."""

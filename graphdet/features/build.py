@@ -105,6 +105,16 @@ class FeatureBuilder:
             partial.gnn.fill(partial.values)
         return partial.row()
 
+    def one(self, m: Message, state: OnlineState, *, learn: bool = True) -> FeatureRow:
+        """:meth:`rows` of one message (the same numbers, without the batch bookkeeping)."""
+        st = state.tenant(m.tenant)
+        partial = self._partial(m, st)
+        if learn:
+            st.observe(m)
+        if partial.gnn is not None:
+            partial.gnn.fill(partial.values)
+        return partial.row()
+
     def rows(
         self, messages: Sequence[Message], state: OnlineState, *, learn: bool = True,
         errors: dict[int, str] | None = None,

@@ -24,6 +24,10 @@ __all__ = ["ARRAY_NAMES", "GNNIndex", "GNNSignal", "load_arrays", "save_array"]
 
 ARRAY_NAMES = ("src", "dst", "emb", "corr")
 
+PAIR_CACHE_SIZE = 100_000
+"""(plausibility, similarity) pairs a :class:`GNNIndex` keeps (~17 MB when full): mail repeats
+sender -> recipient pairs, and a pair's numbers never change for one snapshot's arrays."""
+
 
 def save_array(a: np.ndarray) -> bytes:
     buf = io.BytesIO()
@@ -54,6 +58,7 @@ class GNNIndex:
         self.n_addr = n_addr
         self.domain_row = {d: n_addr + i for i, d in enumerate(domains)}
         self.unknown_row = n_addr + len(domains)
+        self._pairs: dict[int, tuple[float, float]] = {}  # sender row << 32 | recipient node
         if not len(self.src) == len(self.dst) == len(self.emb) == self.unknown_row + 1:
             raise ValueError(
                 f"GNN arrays have {len(self.src)} rows, expected {self.unknown_row + 1} "
@@ -78,27 +83,36 @@ class GNNIndex:
 
         One message or a batch of them give the same numbers to the bit (each pair's dot
         product is computed alone, and the per-message sums are plain left-to-right sums), so
-        ``decide`` and ``decide_batch`` and training replay agree. A message without
-        recipient nodes gets NaNs.
+        ``decide`` and ``decide_batch`` and training replay agree. Pairs seen before come from
+        a bounded cache (the same numbers: a pair's do not depend on the batch it was
+        computed in). A message without recipient nodes gets NaNs.
         """
-        senders = [row for row, targets in requests for _ in targets]
-        if not senders:
-            return [(math.nan, math.nan, math.nan)] * len(requests)
-        targets = np.fromiter((t for _, ts in requests for t in ts), dtype=np.int64, count=len(senders))
-        rows = np.asarray(senders, dtype=np.int64)
-        logits = np.einsum("ij,ij->i", self.src[rows], self.dst[targets]).astype(np.float64) + self.bias
-        probs = (1.0 / (1.0 + np.exp(-logits))).tolist()
-        sims = np.einsum("ij,ij->i", self.corr[targets], self.emb[rows]).astype(np.float64).tolist()
+        cache = self._pairs
+        got: dict[int, tuple[float, float] | None] = {}
+        for row, targets in requests:
+            for t in targets:
+                key = row << 32 | t
+                got[key] = cache.get(key)
+        missing = [key for key, v in got.items() if v is None]
+        if missing:
+            rows = np.array([key >> 32 for key in missing], dtype=np.int64)
+            cols = np.array([key & 0xFFFFFFFF for key in missing], dtype=np.int64)
+            logits = np.einsum("ij,ij->i", self.src[rows], self.dst[cols]).astype(np.float64) + self.bias
+            probs = (1.0 / (1.0 + np.exp(-logits))).tolist()
+            sims = np.einsum("ij,ij->i", self.corr[cols], self.emb[rows]).astype(np.float64).tolist()
+            if len(cache) + len(missing) > PAIR_CACHE_SIZE:
+                cache.clear()  # crude but bounded; refilled by the pairs that recur
+            for key, prob, sim in zip(missing, probs, sims, strict=True):
+                got[key] = cache[key] = (prob, sim)
         out: list[tuple[float, float, float]] = []
-        start = 0
-        for _, ts in requests:
-            k = len(ts)
+        for row, targets in requests:
+            k = len(targets)
             if not k:
                 out.append((math.nan, math.nan, math.nan))
                 continue
-            p, s = probs[start : start + k], sims[start : start + k]
-            out.append((min(p), sum(p) / k, sum(s) / k))
-            start += k
+            pairs = [got[row << 32 | t] or (math.nan, math.nan) for t in targets]  # all filled above
+            plausibility = [v[0] for v in pairs]
+            out.append((min(plausibility), sum(plausibility) / k, sum([v[1] for v in pairs]) / k))
         return out
 
     def plausibility_batch(self, sender_rows: np.ndarray, recipient_nodes: np.ndarray) -> np.ndarray:

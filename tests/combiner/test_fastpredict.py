@@ -6,9 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from graphdet.combiner import Combiner
 from graphdet.combiner.fastpredict import PREDICT_CONTRIB, PREDICT_RAW_SCORE, RowPredictor
+from graphdet.combiner.model import _Calibration
 
 from .conftest import Rows
 
@@ -50,3 +53,11 @@ def test_a_loaded_combiner_uses_the_fast_path_too(fitted: Combiner, rows: np.nda
     fitted.save(folder)
     loaded = Combiner.load(folder)
     assert [loaded.score_row(r) for r in rows[:20]] == [fitted.score_row(r) for r in rows[:20]]
+
+
+@given(st.floats(0.01, 20), st.floats(-50, 50),
+       st.lists(st.one_of(st.floats(-1e6, 1e6), st.floats(-100, 100)), min_size=1, max_size=50))
+def test_scalar_calibration_is_the_array_calibration_to_the_bit(a: float, b: float, margins: list[float]) -> None:
+    cal = _Calibration(a, b)
+    one = np.array([cal.one(m) for m in margins])
+    assert np.array_equal(one.view(np.int64), cal(np.array(margins)).view(np.int64))

@@ -19,6 +19,7 @@ from graphdet.gnn import (
     load_arrays,
     load_model,
     model_files,
+    signals,
     train_gnn,
 )
 from graphdet.graph import RebuildConfig, load_snapshot, rebuild
@@ -117,6 +118,34 @@ def test_unseen_sender_falls_back_and_is_flagged(snapshot_root: Path) -> None:
     assert index.sender_row(None, domains[0]) == (info["rows"]["nodes"], True)
     batch = index.plausibility_batch(np.array([5, index.unknown_row]), np.array([recipient, recipient]))
     assert np.allclose(batch, [own.plausibility, unknown.plausibility])
+
+
+def test_message_features_are_the_same_from_the_pair_cache(snapshot_root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached pairs, a full cache being cleared, and any batch composition give the numbers of a
+    cold index computing each message alone, to the bit."""
+    s = load_snapshot(snapshot_root / "snap")
+    tenant = s.tenants[0]
+    info = s.manifest["tenants"][tenant]
+    domains = s.table(tenant, "domains", ["domain"]).column("domain").to_pylist()
+
+    def index() -> GNNIndex:
+        return GNNIndex(load_arrays(s.path / info["folder"]), s.manifest["gnn"]["bias"], info["rows"]["nodes"],
+                        domains)
+
+    rng = np.random.default_rng(5)
+    n, rows = info["rows"]["nodes"], index().unknown_row + 1
+    requests = [(int(rng.integers(0, rows)), [int(t) for t in rng.integers(0, n, rng.integers(0, 4))])
+                for _ in range(300)]
+    requests += requests[:100]  # recurring pairs
+    alone = [index().message_features([r])[0] for r in requests]
+    monkeypatch.setattr(signals, "PAIR_CACHE_SIZE", 64)
+    warm = index()
+    one_by_one = [warm.message_features([r])[0] for r in requests]
+    assert 0 < len(warm._pairs) <= 64
+    batched = warm.message_features(requests)
+    for got in (one_by_one, batched):
+        assert np.array_equal(np.array(got), np.array(alone), equal_nan=True)
 
 
 def test_future_edges_rank_above_random_and_hard_negatives(snapshot_root: Path) -> None:
