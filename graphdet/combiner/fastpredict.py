@@ -38,7 +38,7 @@ _LIB.LGBM_FastConfigFree.argtypes = [ctypes.c_void_p]
 class _Fast:
     """One thread's fast config and output buffer."""
 
-    __slots__ = ("config", "out", "out_len", "out_ptr")
+    __slots__ = ("config", "out", "out_len", "out_len_ref", "out_ptr", "row", "row_ptr")
 
     def __init__(self, booster: lgb.Booster, predict_type: int, ncol: int, out_size: int) -> None:
         self.config = ctypes.c_void_p()
@@ -54,7 +54,12 @@ class _Fast:
         ))
         self.out = np.empty(out_size, dtype=np.float64)
         self.out_len = ctypes.c_int64(0)
+        self.out_len_ref = ctypes.byref(self.out_len)
         self.out_ptr = self.out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        # the input row is copied into a buffer of this thread's (``ndarray.ctypes`` of each
+        # caller's row would cost more than the copy)
+        self.row = np.empty(ncol, dtype=np.float64)
+        self.row_ptr = ctypes.c_void_p(self.row.ctypes.data)
 
     def __del__(self) -> None:
         if self.config:
@@ -77,16 +82,24 @@ class RowPredictor:
         self.out_size = classes * (self.ncol + 1) if predict_type == PREDICT_CONTRIB else classes
         self._local = threading.local()
 
-    def __call__(self, row: np.ndarray) -> np.ndarray:
-        if row.dtype != np.float64 or not row.flags.c_contiguous or row.shape != (self.ncol,):
-            row = np.ascontiguousarray(row, dtype=np.float64).reshape(self.ncol)
+    def _predict(self, row: np.ndarray) -> _Fast:
         fast: _Fast | None = getattr(self._local, "fast", None)
         if fast is None:
             fast = self._local.fast = _Fast(self.booster, self.predict_type, self.ncol, self.out_size)
-        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
-            fast.config, row.ctypes.data, ctypes.byref(fast.out_len), fast.out_ptr
-        ))
+        if row.shape != fast.row.shape:  # no broadcasting of a short row: (1, n) is fine, (m,) raises
+            row = np.asarray(row).reshape(self.ncol)
+        fast.row[:] = row  # casts to float64
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(fast.config, fast.row_ptr, fast.out_len_ref,
+                                                               fast.out_ptr))
+        return fast
+
+    def __call__(self, row: np.ndarray) -> np.ndarray:
+        fast = self._predict(row)
         return fast.out[: fast.out_len.value].copy()
+
+    def first(self, row: np.ndarray) -> float:
+        """``self(row)[0]``: the one output of a binary booster's margin or probability."""
+        return float(self._predict(row).out[0])
 
     def __getstate__(self) -> Any:  # ctypes handles cannot be copied; never pickled anyway
         raise TypeError("RowPredictor holds native handles and cannot be pickled")

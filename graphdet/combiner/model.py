@@ -271,7 +271,7 @@ class Combiner:
     def score_row(self, row: np.ndarray) -> float:
         """:meth:`predict_proba` of one row through LightGBM's single-row fast path."""
         self._check()
-        return self.calibration_.one(float(self._row_predictor("margin")(row)[0]))
+        return self.calibration_.one(self._row_predictor("margin").first(row))
 
     def category_row(self, row: np.ndarray) -> str:
         """:meth:`predict_category` of one row (fast path)."""

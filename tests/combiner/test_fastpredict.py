@@ -38,6 +38,15 @@ def test_a_non_contiguous_or_float32_row_is_accepted(fitted: Combiner, rows: np.
     assert predictor(rows[3].astype(np.float32))[0] == pytest.approx(fitted.margin(rows[3:4])[0], abs=1e-5)
 
 
+def test_a_row_of_the_wrong_length_raises_instead_of_broadcasting(fitted: Combiner, rows: np.ndarray) -> None:
+    assert fitted.score_row(rows[0][None, :]) == fitted.score_row(rows[0])
+    for bad in (rows[0][:1], rows[0][:-1], np.concatenate([rows[0], [0.0]])):
+        with pytest.raises(ValueError):
+            fitted.score_row(bad)
+        with pytest.raises(ValueError):
+            fitted.contributions_row(bad)
+
+
 def test_threads_each_get_their_own_fast_config(fitted: Combiner, rows: np.ndarray) -> None:
     predictor = RowPredictor(fitted.booster_, PREDICT_CONTRIB)
     expected = fitted.contributions(rows)
