@@ -3,7 +3,8 @@
     python bench/bench_serving.py [--artifacts DIR] [--data ../shared/data] [--out bench/out]
 
 - ``decide()`` p50 / p99 for single pre-parsed messages over the realistic mix of a synthetic
-  stream after the training cut (attribution included for the flagged ones);
+  stream after the training cut (attribution included for the flagged ones), in ``--rounds``
+  rounds with a freshly loaded engine each (the round with the median p50 first, all listed);
 - ``decide_batch`` throughput (batches of 256);
 - raw RFC 5322 -> decision throughput on the real linux-s390 year (``decide_raw``: parse,
   tenant assignment, decision), the mailing list as a new, cold tenant.
@@ -36,6 +37,8 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("GRAPHDET_DATA", root.parent / "shared" / "data")))
     ap.add_argument("--out", type=Path, default=root / "bench" / "out")
     ap.add_argument("--messages", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=3, help="decide() rounds, each with a fresh engine; the "
+                    "round with the median p50 is reported first (the box is shared and noisy)")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -62,23 +65,35 @@ def main() -> int:
     stream = list(table_to_messages(table.slice(0, 2 * args.messages)))
 
     engine = DecisionEngine.load(args.artifacts)
-    for m in stream[:200]:  # warm-up
-        engine.decide(m)
-    lat = []
-    cpu = []  # CPU time of this thread per decision: what a decision costs when the box is shared
-    explained = []  # decisions that carry attributions (tree SHAP of the flagged ones)
-    flagged = 0
-    for m in stream[200 : 200 + args.messages]:
-        t, c = time.perf_counter(), time.thread_time()
-        d = engine.decide(m)
-        lat.append((time.perf_counter() - t) * 1e6)
-        cpu.append((time.thread_time() - c) * 1e6)
-        flagged += d.verdict.value != "safe"
-        if d.attribution:
-            explained.append(lat[-1])
-    lat.sort()
-    cpu.sort()
-    explained.sort()
+    rounds = []  # each round: a freshly loaded engine deciding the same stream
+    for r in range(args.rounds):
+        if r:
+            engine = DecisionEngine.load(args.artifacts)
+        for m in stream[:200]:  # warm-up
+            engine.decide(m)
+        lat: list[float] = []
+        cpu: list[float] = []  # CPU time of this thread per decision: what a decision costs on a shared box
+        explained: list[float] = []  # decisions that carry attributions (tree SHAP of the flagged ones)
+        flagged = 0
+        for m in stream[200 : 200 + args.messages]:
+            t, c = time.perf_counter(), time.thread_time()
+            d = engine.decide(m)
+            lat.append((time.perf_counter() - t) * 1e6)
+            cpu.append((time.thread_time() - c) * 1e6)
+            flagged += d.verdict.value != "safe"
+            if d.attribution:
+                explained.append(lat[-1])
+        lat.sort()
+        cpu.sort()
+        explained.sort()
+        rounds.append({
+            "p50": round(lat[len(lat) // 2], 1), "p99": round(lat[int(len(lat) * 0.99)], 1),
+            "mean": round(statistics.mean(lat), 1), "cpu_p50": round(cpu[len(cpu) // 2], 1),
+            "cpu_p99": round(cpu[int(len(cpu) * 0.99)], 1), "messages": len(lat), "flagged": flagged,
+            "with_attribution": len(explained),
+            "with_attribution_p50": round(explained[len(explained) // 2], 1) if explained else None,
+        })
+    middle = sorted(rounds, key=lambda x: x["p50"])[len(rounds) // 2]  # the round with the median p50
     batch_msgs = stream[200 + args.messages : 200 + 2 * args.messages] or stream[:args.messages]
     engine_b = DecisionEngine.load(args.artifacts)
     t, c = time.perf_counter(), time.thread_time()
@@ -101,11 +116,8 @@ def main() -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores (pinned to one), Python {platform.python_version()}",
         "command": "python bench/bench_serving.py",
-        "decide_single_us": {"p50": round(lat[len(lat) // 2], 1), "p99": round(lat[int(len(lat) * 0.99)], 1),
-                             "mean": round(statistics.mean(lat), 1), "messages": len(lat), "flagged": flagged,
-                             "with_attribution": len(explained),
-                             "with_attribution_p50": round(explained[len(explained) // 2], 1) if explained else None},
-        "decide_single_cpu_us": {"p50": round(cpu[len(cpu) // 2], 1), "p99": round(cpu[int(len(cpu) * 0.99)], 1)},
+        "decide_single_us": middle,
+        "decide_single_rounds": rounds,
         "decide_batch_messages_per_s": round(batch_rate),
         "decide_batch_messages_per_cpu_s": round(batch_rate_cpu),
         "raw_eml_linux_s390": raw_result,

@@ -45,6 +45,7 @@ _US_PER_DAY = 86_400_000_000
 _LOW32 = (1 << 32) - 1
 _SMALL_ROWS = 256  # link_stats intersects Python sets up to this many snapshot neighbours, numpy beyond
 _NO_IDS = np.zeros(0, dtype=np.int32)
+_MEMO_SIZE = 65_536  # domains whose internal-or-not answer a TenantState remembers
 
 
 def _us(t: datetime) -> int:
@@ -288,6 +289,7 @@ class TenantState:
         self.domain_first_us: dict[str, int] = {}
         self.domain_addresses: dict[str, int] = {}
         self.internal_domains: set[str] = set()
+        self._internal_memo: dict[str, bool] = {}  # is_internal_domain; emptied when internal_domains grows
         self.internal_names: dict[str, set[str]] = {}  # folded name -> internal addresses
         self.attacked: dict[int, int] = {}  # recipient id -> time of its last labelled attack
         self.history_start_us: int | None = None
@@ -333,7 +335,7 @@ class TenantState:
             st.domain_addresses[d] = count
             st.known_registrable.add(registrable(d))
             if internal:
-                st.internal_domains.add(d)
+                st.internal_domains.add(d)  # (before any is_internal_domain: no memo to empty)
         st.history_start_us = int(first_us.min()) if n else None
         info = snapshot.manifest["tenants"][tenant]
         if snapshot.manifest.get("gnn") and info.get("gnn_rows"):
@@ -418,9 +420,11 @@ class TenantState:
         t = _us(m.received_at)
         if self.history_start_us is None or t < self.history_start_us:
             self.history_start_us = t
-        if m.direction in (Direction.INTERNAL, Direction.OUTBOUND):  # ingest knew the sender is ours
-            self.internal_domains.add(m.from_.domain)
-        sender_internal = self.is_internal_domain(m.from_.domain)
+        sender_domain = m.from_.domain
+        if m.direction in (Direction.INTERNAL, Direction.OUTBOUND) and sender_domain not in self.internal_domains:
+            self.internal_domains.add(sender_domain)  # ingest knew the sender is ours
+            self._internal_memo.clear()
+        sender_internal = self.is_internal_domain(sender_domain)
         s = self.node(m.from_.addr, t, sender_internal)
         self.sent[s] += 1
         self._see_domain(m.from_.domain, t)
@@ -531,7 +535,14 @@ class TenantState:
         return self.history_start_us is not None
 
     def is_internal_domain(self, domain: str) -> bool:
-        return domain in self.internal_domains or any(d in self.internal_domains for d in parent_domains(domain))
+        known = self._internal_memo.get(domain)
+        if known is None:
+            internal = self.internal_domains
+            known = domain in internal or any(d in internal for d in parent_domains(domain))
+            if len(self._internal_memo) >= _MEMO_SIZE:
+                self._internal_memo.clear()
+            self._internal_memo[domain] = known
+        return known
 
     def knows_domain(self, domain: str) -> bool:
         """Seen before: the domain, a parent of it, or a sibling under the same registrable domain."""

@@ -251,3 +251,19 @@ def test_a_corrupt_edge_table_is_refused(rows: list[tuple[int, int, int]], error
     g = Graph(3, {}, [[], [], []], [True, True, False], [AS_OF] * 3)
     with pytest.raises(SnapshotError, match=error):
         TenantState.from_snapshot(load_snapshot(write_snapshot(g, tmp_path, edge_rows=rows)), TENANT)
+
+
+def test_internal_domain_answers_follow_a_growing_set_of_internal_domains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remembered answers of ``is_internal_domain`` change when an outbound message shows a
+    new domain of the tenant's, and a full memo starts over instead of growing."""
+    monkeypatch.setattr(state_module, "_MEMO_SIZE", 4)
+    st = TenantState(TENANT)
+    st.internal_domains.add("acme.com")
+    asked = ["acme.com", "mail.acme.com", "b.net", "x.b.net", "ext.org", "a.b.c.d.net"]
+    assert [st.is_internal_domain(d) for d in asked] == [True, True, False, False, False, False]
+    assert len(st._internal_memo) <= 4
+    out = Message(tenant=TENANT, message_id="<o@t>", received_at=AS_OF, from_=Address("ann@b.net"),
+                  to=(Address("u1@ext.org"),), direction=Direction.OUTBOUND)
+    st.observe(out)
+    assert [st.is_internal_domain(d) for d in asked] == [True, True, True, True, False, False]
+    assert "b.net" in st.internal_domains
