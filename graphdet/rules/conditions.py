@@ -172,28 +172,40 @@ def _regex_leaf(node: LineDict, cc: CompileContext, line: int | None) -> Predica
 
 def condition_source(node: Any, constants: list[object], next_regex: list[int]) -> str:
     """A condition that :func:`compile_condition` accepted, as one Python expression over ``v``
-    (the signal values), ``r`` (the regex hits) and ``c`` (``constants``).
+    (the signal values), ``r`` (the regex hits) and the names ``c0``, ``c1``, ... (the items
+    of ``constants``, bound as globals of the generated code). The expression's truth value
+    is the condition's outcome (a bare signal leaf is its value, tested for truth as
+    ``bool`` would).
 
     The rule set joins these into one generated function (as :mod:`dataclasses` generates
     ``__init__``), which evaluates every rule without a Python call per condition node.
+    Within ``all`` / ``any`` the parts that reach a regex leaf are tested after the others
+    (every part is a side-effect-free test, so the outcome is the same; the message's RE2
+    scan of a field is then skipped whenever the other parts decide the rule).
     Nothing from the rule files enters the source text: signal names and values go into
-    ``constants`` and are referenced by index. ``next_regex`` holds the index of the next
+    ``constants`` and are referenced by those names. ``next_regex`` holds the index of the next
     regex leaf, numbered in the order :func:`compile_condition` numbers them.
     """
 
     def const(value: object) -> str:
         constants.append(value)
-        return f"c[{len(constants) - 1}]"
+        return f"c{len(constants) - 1}"
 
     key = next(iter(node))
     if len(node) == 1 and key in ("all", "any"):
-        parts = [condition_source(b, constants, next_regex) for b in node[key]]
+        plain: list[str] = []
+        scans: list[str] = []  # parts that reach a regex leaf go last: the cheap tests may spare the scan
+        for b in node[key]:
+            first = next_regex[0]
+            part = condition_source(b, constants, next_regex)
+            (scans if next_regex[0] > first else plain).append(part)
+        parts = plain + scans
         return parts[0] if len(parts) == 1 else "(" + (" and " if key == "all" else " or ").join(parts) + ")"
     if len(node) == 1 and key == "not":
         return f"(not {condition_source(node['not'], constants, next_regex)})"
     if "signal" in node:
         if "op" not in node and "value" not in node:
-            return f"bool(v[{const(node['signal'])}])"
+            return f"v[{const(node['signal'])}]"
         op = node.get("op", "==")
         assert op in OPS, op  # validated by compile_condition
         return f"(v[{const(node['signal'])}] {op} {const(node['value'])})"

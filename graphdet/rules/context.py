@@ -11,19 +11,28 @@ With no knowledge (``available`` false) every context-dependent signal returns i
 value, which is always the value that cannot raise an alarm: ``sender_domain_new`` and
 ``link_domain_new`` are false, similarities are 0, look-alike distances are 99. The signal
 ``context_available`` tells the combiner which case it is in.
+
+A context may also hand over its look-up tables: ``name_table(execs_only, min_length)`` (a
+:data:`NameTable`) and ``lookalike_references()`` (:data:`References`); StaticContext and the
+live TenantState do. The impersonation signals then compare against those, and remember
+their answers for as long as the context returns the same table object (see
+:mod:`graphdet.rules.memo`): a context must hand over a new table object when a name
+changes, and its reference lists may only grow by appending while they stay the same object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
-from graphdet.rules.text import skeleton
+from graphdet.rules.text import decode_domain, skeleton
 
 __all__ = [
     "EMPTY_CONTEXT",
+    "NameTable",
+    "References",
     "SnapshotContext",
     "StaticContext",
     "TenantContext",
@@ -31,6 +40,12 @@ __all__ = [
     "load_static_context",
     "parent_domains",
 ]
+
+
+NameTable = tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]
+"""Comparable internal display names (folded), and the internal addresses using each."""
+References = tuple[Sequence[str], Sequence[str]]
+"""Look-alike reference domains and their visual skeletons, in the same order."""
 
 
 def fold_name(name: str) -> str:
@@ -91,6 +106,22 @@ def parent_domains(domain: str) -> Iterable[str]:
         d = d[dot + 1 :]
 
 
+def _parents_in(domain: str, domains: frozenset[str]) -> bool:
+    """One of :func:`parent_domains` of ``domain`` is in ``domains`` (the same walk, without
+    a generator: signals ask this several times per message)."""
+    if not domains:
+        return False
+    d = domain.lower().rstrip(".")
+    while d:
+        if d in domains:
+            return True
+        dot = d.find(".")
+        if dot < 0:
+            return False
+        d = d[dot + 1 :]
+    return False
+
+
 @dataclass(frozen=True)
 class StaticContext:
     """A tenant context from plain collections (tests, fixtures, small tenants).
@@ -108,6 +139,7 @@ class StaticContext:
     correspondents: frozenset[str] = frozenset()
     is_available: bool = True
     _folded: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _tables: dict[object, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         folded: dict[str, list[str]] = {}
@@ -150,13 +182,13 @@ class StaticContext:
         return self.is_available
 
     def is_internal_domain(self, domain: str) -> bool:
-        return domain in self.internal_domains or any(d in self.internal_domains for d in parent_domains(domain))
+        return domain in self.internal_domains or _parents_in(domain, self.internal_domains)
 
     def knows_domain(self, domain: str) -> bool:
-        return domain in self.known_domains or any(d in self.known_domains for d in parent_domains(domain))
+        return domain in self.known_domains or _parents_in(domain, self.known_domains)
 
     def knows_link_domain(self, domain: str) -> bool:
-        return any(d in self.known_link_domains for d in parent_domains(domain)) or self.knows_domain(domain)
+        return _parents_in(domain, self.known_link_domains) or self.knows_domain(domain)
 
     def sender_known(self, addr: str) -> bool:
         return addr.lower() in self.known_senders
@@ -172,6 +204,30 @@ class StaticContext:
 
     def tenant_domains(self) -> Collection[str]:
         return self.internal_domains
+
+    def name_table(self, execs_only: bool, min_length: int) -> NameTable:
+        """Internal display names at least ``min_length`` long (of executives only, if asked)
+        and the addresses using each; built on first use, then the same object (the context
+        does not change)."""
+        key = ("names", execs_only, min_length)
+        table = self._tables.get(key)
+        if table is None:
+            execs = self.executives if execs_only else None
+            items = [(n, addrs) for n, addrs in self._folded.items()
+                     if len(n) >= min_length and (execs is None or any(a in execs for a in addrs))]
+            table = self._tables[key] = (tuple(n for n, _ in items), tuple(a for _, a in items))
+        names: NameTable = table
+        return names
+
+    def lookalike_references(self) -> References:
+        """Correspondent and tenant domains (sorted) and their visual skeletons, the look-alike
+        references; built on first use, then the same object."""
+        table = self._tables.get("references")
+        if table is None:
+            refs = tuple(sorted({d.lower() for d in (*self.correspondents, *self.internal_domains)}))
+            table = self._tables["references"] = (refs, tuple(skeleton(decode_domain(d)) for d in refs))
+        references: References = table
+        return references
 
 
 EMPTY_CONTEXT = StaticContext(is_available=False)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Sequence
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from graphdet.rules.context import TenantContext, fold_name
+from graphdet.rules.context import NameTable, References, TenantContext, fold_name
+from graphdet.rules.memo import TableMemo
 from graphdet.rules.registry import signal
 from graphdet.rules.text import decode_domain, is_mixed_script, skeleton
 from graphdet.rules.view import MessageView, host_of, registrable
@@ -30,13 +31,18 @@ MAX_LOOKALIKE = 4
 
 _FAILS = frozenset({AuthResult.FAIL, AuthResult.SOFTFAIL, AuthResult.PERMERROR})
 _DIGIT_IN_WORD = re.compile(r"[a-z][0-9]|[0-9][a-z]")
-_NOT_LETTER = bytes(b for b in range(256) if not chr(b).isascii() or not chr(b).isalpha())
-_NOT_CAPITAL = bytes(b for b in range(256) if not chr(b).isascii() or not chr(b).isupper())
+# byte -> 2 for an ASCII capital, 1 for another ASCII letter, 0 otherwise (letters counted in C)
+_LETTER_CLASS = bytes(2 if b < 128 and chr(b).isupper() else 1 if b < 128 and chr(b).isalpha() else 0
+                      for b in range(256))
 MIN_SIMILARITY = 70
 """Display-name similarities below this are reported as 0: not alike (rules test >= 85)."""
 _MIN_NAME = 4  # folded display names shorter than this are too ambiguous to compare
-_REF_CACHE: dict[int, tuple[TenantContext, tuple[str, ...], tuple[str, ...]]] = {}
-_NAME_CACHE: dict[tuple[int, bool], tuple[TenantContext, tuple[str, ...], tuple[tuple[str, ...], ...]]] = {}
+_REF_CACHE: dict[int, tuple[TenantContext, References]] = {}
+_NAME_CACHE: dict[tuple[int, bool], tuple[TenantContext, NameTable]] = {}
+# answers per context and table (see graphdet.rules.memo): a tenant's senders and link domains
+# repeat. At most 128 x 1,024 answers each (~40 MB at worst, far less in practice).
+_NAME_MEMO: TableMemo[tuple[str, str], tuple[float, str]] = TableMemo(max_owners=128, max_entries=1024)
+_LOOKALIKE_MEMO: TableMemo[str, tuple[int, int]] = TableMemo(max_owners=128, max_entries=1024)
 
 
 # ----------------------------------------------------------------------------- context
@@ -68,10 +74,10 @@ def _is_reply(v: MessageView) -> bool:
 @signal("subject_caps_ratio", "share of the subject's letters that are capitals", float)
 def _subject_caps(v: MessageView) -> float:
     subject = v.msg.subject
-    if subject.isascii():  # count in C: delete what is not a letter / not a capital
-        raw = subject.encode("ascii")
-        letters = len(raw.translate(None, _NOT_LETTER))
-        capitals = len(raw.translate(None, _NOT_CAPITAL))
+    if subject.isascii():  # count in C: map each byte to its letter class, count the classes
+        classes = subject.encode("ascii").translate(_LETTER_CLASS)
+        letters = len(classes) - classes.count(0)
+        capitals = classes.count(2)
     else:
         letters = sum(map(str.isalpha, subject))
         capitals = sum(map(str.isupper, subject))
@@ -90,9 +96,13 @@ def _spaced(v: MessageView) -> bool:
 
 @signal("text_mixed_script", "subject or body words mix scripts (Latin with Cyrillic/Greek look-alikes)")
 def _mixed_text(v: MessageView) -> bool:
-    if v.msg.subject.isascii() and v.msg.body.isascii():
+    subject, body = v.msg.subject, v.msg.body[:2000]
+    if subject.isascii() and body.isascii():
         return False
-    return any(is_mixed_script(w) for w in (v.msg.subject + " " + v.msg.body[:2000]).split() if not w.isascii())
+    # the non-ASCII words of the subject and the body's first 2,000 characters: a word never
+    # spans a line break, so only the lines holding non-ASCII characters are split
+    return any(is_mixed_script(w) for line in (subject, *body.split("\n")) if not line.isascii()
+               for w in line.split() if not w.isascii())
 
 
 @signal("direction_internal", "the message stays inside the tenant (internal sender and recipients)")
@@ -120,17 +130,23 @@ def _is_ip(host: str) -> bool:
 
 @signal("url_ip_host", "links whose host is a bare IP address", int)
 def _url_ip(v: MessageView) -> int:
+    if not v.links:
+        return 0
     return sum(_is_ip(link.host) for link in v.links)
 
 
 @signal("url_shortener", "links through a URL shortener (lists.yaml url_shorteners)", int)
 def _url_short(v: MessageView) -> int:
+    if not v.links:
+        return 0
     short = v.lexicon.lists["url_shorteners"]
     return sum(link.host in short or link.domain in short for link in v.links)
 
 
 @signal("url_punycode", "links whose host is punycode (xn--) or non-ASCII", int)
 def _url_puny(v: MessageView) -> int:
+    if not v.links:
+        return 0
     return sum("xn--" in link.host or not link.host.isascii() for link in v.links)
 
 
@@ -154,6 +170,8 @@ def _anchor_names_url(anchor: str) -> bool:
 
 @signal("url_credential_path", "links whose path or host has login words (lists.yaml credential_url_words)", int)
 def _url_cred(v: MessageView) -> int:
+    if not v.links:
+        return 0
     search = v.lexicon.credential_url.search
     return sum(search(link.url.lower()) is not None for link in v.links)
 
@@ -177,7 +195,7 @@ def _url_external(v: MessageView) -> int:
 @signal("url_lookalike_distance",
         "smallest look-alike distance of a link domain to an internal or correspondent domain (99: none within 4)", int)
 def _url_lookalike(v: MessageView) -> int:
-    if not v.ctx.available:
+    if not v.links or not v.ctx.available:
         return NO_LOOKALIKE
     return min((lookalike_distance(v.ctx, d) for d in {link.domain for link in v.links}), default=NO_LOOKALIKE)
 
@@ -190,6 +208,8 @@ def _extensions(name: str) -> list[str]:
 
 
 def _count_ext(v: MessageView, list_name: str) -> int:
+    if not v.msg.attachments:
+        return 0
     wanted = v.lexicon.lists[list_name]
     return sum(bool(ext := _extensions(a.name)) and ext[-1] in wanted for a in v.msg.attachments)
 
@@ -216,6 +236,8 @@ def _att_archive(v: MessageView) -> int:
 
 @signal("attachment_html", "attachments that are HTML/SVG pages", int)
 def _att_html(v: MessageView) -> int:
+    if not v.msg.attachments:
+        return 0
     return _count_ext(v, "html_extensions") + sum(
         a.content_type == "text/html" and not _extensions(a.name) for a in v.msg.attachments
     )
@@ -228,6 +250,8 @@ def _att_doc(v: MessageView) -> int:
 
 @signal("attachment_double_extension", "attachments named like doc.pdf.exe (a document extension, then another)", int)
 def _att_double(v: MessageView) -> int:
+    if not v.msg.attachments:
+        return 0
     docs = v.lexicon.lists["document_extensions"]
     return sum(len(ext := _extensions(a.name)) >= 2 and ext[-2] in docs and ext[-1] not in docs
                for a in v.msg.attachments)
@@ -337,49 +361,69 @@ def _name_addr(v: MessageView) -> bool:
 # --------------------------------------------------------------------- impersonation
 
 
-def _name_match(v: MessageView, only: Collection[str] | None) -> tuple[float, str]:
-    """Best rapidfuzz ratio of the display name against internal names, and the name matched."""
-    cache_key = "exec" if only is not None else "any"
+def _name_match(v: MessageView, execs_only: bool) -> tuple[float, str]:
+    """Best rapidfuzz ratio of the display name against internal (or executives') names, and
+    the name matched; computed once per message."""
+    cache_key = "exec" if execs_only else "any"
     hit = v.cache.get(cache_key)
     if hit is None:
-        hit = v.cache[cache_key] = _name_match_uncached(v, only)
+        hit = v.cache[cache_key] = _name_match_memo(v, execs_only)
     return hit
 
 
-def _name_table(ctx: TenantContext, execs_only: bool) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """Comparable internal names (and their addresses) of ``ctx``, cached for the last context.
-
-    A live context (OnlineState) whose names change between messages keeps its own table.
-    """
+def _name_table(ctx: TenantContext, execs_only: bool) -> NameTable:
+    """Comparable internal names (and their addresses) of ``ctx``: the context's own
+    ``name_table`` when it has one (StaticContext, the live TenantState: the same object
+    until a name changes), else built here and cached for the last few contexts."""
     own = getattr(ctx, "name_table", None)
     if own is not None:
-        live: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] = own(execs_only, _MIN_NAME)
+        live: NameTable = own(execs_only, _MIN_NAME)
         return live
     key = (id(ctx), execs_only)
     cached = _NAME_CACHE.get(key)
     if cached is not None and cached[0] is ctx:
-        return cached[1], cached[2]
+        return cached[1]
     execs = set(ctx.executive_addresses()) if execs_only else None
     items = [(n, addrs) for n, addrs in ctx.internal_display_names().items()
              if len(n) >= _MIN_NAME and (execs is None or any(a in execs for a in addrs))]
-    names, addrs = tuple(n for n, _ in items), tuple(a for _, a in items)
+    table = (tuple(n for n, _ in items), tuple(a for _, a in items))
     if len(_NAME_CACHE) > 4:
         _NAME_CACHE.clear()
-    _NAME_CACHE[key] = (ctx, names, addrs)
-    return names, addrs
+    _NAME_CACHE[key] = (ctx, table)
+    return table
 
 
-def _name_match_uncached(v: MessageView, only: Collection[str] | None) -> tuple[float, str]:
+def _name_match_memo(v: MessageView, execs_only: bool) -> tuple[float, str]:
+    """:func:`_name_match_uncached`, remembered per (display name, sender address) for as
+    long as the context hands over the same name table object (senders repeat)."""
+    ctx = v.ctx
+    if v.from_internal or not ctx.available:
+        return 0.0, ""
+    table = _name_table(ctx, execs_only)
+    if not table[0]:
+        return 0.0, ""
+    answers = _NAME_MEMO.answers((id(ctx), execs_only), table)
+    sender = v.msg.from_
+    key = (sender.name, sender.addr)
+    hit = answers.get(key)
+    if hit is None:
+        hit = answers[key] = _match_name(sender.name, sender.addr, table)
+    return hit
+
+
+def _name_match_uncached(v: MessageView, execs_only: bool) -> tuple[float, str]:
+    """The display-name match computed from scratch (the reference the memo is tested against)."""
     ctx = v.ctx
     if not ctx.available or v.from_internal:
         return 0.0, ""
-    key = fold_name(v.msg.from_.name)
-    if len(key) < _MIN_NAME:
+    return _match_name(v.msg.from_.name, v.msg.from_.addr, _name_table(ctx, execs_only))
+
+
+def _match_name(display_name: str, addr: str, table: NameTable) -> tuple[float, str]:
+    names, addrs = table
+    key = fold_name(display_name)
+    if len(key) < _MIN_NAME or not names:
         return 0.0, ""
-    names, addrs = _name_table(ctx, only is not None)
-    if not names:
-        return 0.0, ""
-    addr = v.msg.from_.addr
     # the best few: the very best may be the sender's own name (then it is no impersonation)
     for name, score, index in process.extract(key, names, scorer=fuzz.ratio, limit=3, score_cutoff=MIN_SIMILARITY):
         if addr not in addrs[index]:
@@ -391,36 +435,39 @@ def _name_match_uncached(v: MessageView, only: Collection[str] | None) -> tuple[
         "external sender's display name vs the closest internal person's name, 70-100 (0: below 70 or no context)",
         float)
 def _dn_internal(v: MessageView) -> float:
-    return _name_match(v, None)[0]
+    return _name_match(v, False)[0]
 
 
 @signal("display_name_exec_similarity",
         "external sender's display name vs the closest executive's name, 70-100 (0: below 70 or no context)", float)
 def _dn_exec(v: MessageView) -> float:
-    return _name_match(v, v.ctx.executive_addresses())[0]
+    return _name_match(v, True)[0]
 
 
 @signal("display_name_spoofed", "display name equals an internal name only after folding homoglyphs/digits")
 def _dn_spoofed(v: MessageView) -> bool:
-    score, _ = _name_match(v, None)
+    score, _ = _name_match(v, False)
     name = v.msg.from_.name
     return score == 100.0 and (is_mixed_script(name) or bool(_DIGIT_IN_WORD.search(name.lower())))
 
 
-def _references(ctx: TenantContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _references(ctx: TenantContext) -> References:
+    """The look-alike references of ``ctx``: the context's own ``lookalike_references`` when it
+    has one (StaticContext; the live TenantState keeps lists that only grow, by appending, as
+    domains appear), else built here and cached for the last context."""
     own = getattr(ctx, "lookalike_references", None)
-    if own is not None:  # a live context (OnlineState) keeps its own, incrementally updated
-        live: tuple[tuple[str, ...], tuple[str, ...]] = own()
+    if own is not None:
+        live: References = own()
         return live
     cached = _REF_CACHE.get(id(ctx))
     if cached is not None and cached[0] is ctx:
-        return cached[1], cached[2]
+        return cached[1]
     domains: Iterable[str] = [*ctx.correspondent_domains(), *ctx.tenant_domains()]
     refs = tuple(sorted({d.lower() for d in domains}))
-    skeletons = tuple(skeleton(decode_domain(d)) for d in refs)
+    table = (refs, tuple(skeleton(decode_domain(d)) for d in refs))
     _REF_CACHE.clear()  # keep one context: serving uses one per tenant at a time
-    _REF_CACHE[id(ctx)] = (ctx, refs, skeletons)
-    return refs, skeletons
+    _REF_CACHE[id(ctx)] = (ctx, table)
+    return table
 
 
 def lookalike_distance(ctx: TenantContext, domain: str) -> int:
@@ -431,11 +478,34 @@ def lookalike_distance(ctx: TenantContext, domain: str) -> int:
     lets rapidfuzz skip most references on their length alone)."""
     if not ctx.available or not domain or ctx.knows_domain(domain) or ctx.is_internal_domain(domain):
         return NO_LOOKALIKE
-    refs, skeletons = _references(ctx)
-    if not refs:
+    return _closest_reference(ctx, domain)
+
+
+def _closest_reference(ctx: TenantContext, domain: str) -> int:
+    """The look-alike distance of a domain that is neither known nor internal, remembered
+    per domain with the number of references it was compared with. The references are the
+    same sequence object until replaced, and it only grows by appending (see
+    :func:`_references`): a grown sequence is compared from where it was left."""
+    skeletons = _references(ctx)[1]
+    n = len(skeletons)
+    if not n:
         return NO_LOOKALIKE
-    key = skeleton(decode_domain(domain))
-    best = process.extractOne(key, skeletons, scorer=Levenshtein.distance, score_cutoff=MAX_LOOKALIKE)
+    answers = _LOOKALIKE_MEMO.answers(id(ctx), skeletons)
+    hit = answers.get(domain)
+    if hit is not None and hit[0] == n:
+        return hit[1]
+    if hit is not None and hit[0] < n:  # references were added since: compare only those
+        best = min(hit[1], _closest(domain, skeletons[hit[0] : n]))
+    else:
+        best = _closest(domain, skeletons)
+    answers[domain] = (n, best)
+    return best
+
+
+def _closest(domain: str, skeletons: Sequence[str]) -> int:
+    """Edit distance of ``domain``'s skeleton to the closest of ``skeletons`` (NO_LOOKALIKE beyond MAX_LOOKALIKE)."""
+    best = process.extractOne(skeleton(decode_domain(domain)), skeletons, scorer=Levenshtein.distance,
+                              score_cutoff=MAX_LOOKALIKE)
     return int(best[1]) if best is not None else NO_LOOKALIKE
 
 
@@ -443,7 +513,10 @@ def lookalike_distance(ctx: TenantContext, domain: str) -> int:
         "edit distance of the From domain to the closest known domain, after folding (99: none within 4 / unknown)",
         int)
 def _sender_lookalike(v: MessageView) -> int:
-    return NO_LOOKALIKE if v.from_known else lookalike_distance(v.ctx, v.from_domain)
+    # not from_known with a context: the From domain is neither known nor internal
+    if v.from_known or not v.ctx.available or not v.from_domain:
+        return NO_LOOKALIKE
+    return _closest_reference(v.ctx, v.from_domain)
 
 
 @signal("reply_to_lookalike_distance",

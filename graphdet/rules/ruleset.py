@@ -154,7 +154,8 @@ class RuleSet:
         """Ids of the rules that fire, in rule order.
 
         A field is scanned by its RE2 set only when some rule's condition reaches one of its
-        regex leaves (``all`` short-circuits, so cheap signal tests written first save the scan).
+        regex leaves (``all`` / ``any`` short-circuit, and test their regex parts last: see
+        :func:`~graphdet.rules.conditions.condition_source`).
         """
         return self._evaluate(signals.values, _LazyRegexHits(signals.message, self._sets, self._field_of))
 
@@ -181,7 +182,8 @@ def _generate(rules: tuple[Rule, ...], source: str) -> tuple[Callable[..., list[
     lines = ["def evaluate(v, r):", "    out = []"]
     lines += [f"    if {e}:\n        out.append(ids[{i}])" for i, e in enumerate(exprs)]
     lines += ["    return out", "", "def vector(v, r):", "    return (" + "".join(f"bool({e}), " for e in exprs) + ")"]
-    namespace: dict[str, Any] = {"c": tuple(constants), "ids": ids}
+    namespace: dict[str, Any] = {f"c{i}": value for i, value in enumerate(constants)}
+    namespace["ids"] = ids
     exec(compile("\n".join(lines), f"<rules from {source}>", "exec"), namespace)
     return namespace["evaluate"], namespace["vector"]
 

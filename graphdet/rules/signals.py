@@ -110,6 +110,10 @@ def extract(message: Message, ctx: TenantContext = EMPTY_CONTEXT, lexicon: Lexic
     lex = lexicon if lexicon is not None else default_lexicon()
     view = MessageView(message, ctx, lex)
     values = _extract_all(view)
-    for family, count in zip(lex.families, view.phrase_counts, strict=True):
-        values["phrase_" + family] = count
+    values.update(zip(_phrase_names(lex.families), view.phrase_counts, strict=True))
     return Signals(values, message)
+
+
+@functools.lru_cache(maxsize=64)
+def _phrase_names(families: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(phrase_signal(f) for f in families)

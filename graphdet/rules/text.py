@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 from confusable_homoglyphs import confusables
@@ -21,6 +22,7 @@ from confusable_homoglyphs import confusables
 __all__ = ["decode_domain", "fold_unicode", "is_mixed_script", "normalize_text", "skeleton"]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _ASCII_LOOKALIKE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "$": "s", "@": "a"})
 
 
@@ -39,13 +41,26 @@ def _confusable_table() -> dict[int, str]:
     return table
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold_run(run: str) -> str:
+    """A run of decomposed non-ASCII characters, combining marks dropped, confusables folded."""
+    return "".join(c for c in run if not unicodedata.combining(c)).translate(_confusable_table())
+
+
+def _fold_match(match: re.Match[str]) -> str:
+    return _fold_run(match.group())
+
+
 def _fold_line(line: str) -> str:
+    """NFKD, then combining marks dropped and confusables folded. Both only touch non-ASCII
+    characters, so they run on the non-ASCII runs alone (translating a whole line costs a
+    dictionary lookup per character, ASCII ones included)."""
     if line.isascii():
         return line
     decomposed = unicodedata.normalize("NFKD", line)
-    if not decomposed.isascii():
-        decomposed = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return decomposed.translate(_confusable_table())
+    if decomposed.isascii():
+        return decomposed
+    return _NON_ASCII.sub(_fold_match, decomposed)
 
 
 def fold_unicode(text: str) -> str:
@@ -60,7 +75,11 @@ def fold_unicode(text: str) -> str:
         text = text.replace("\xa0", " ")
         if text.isascii():
             return text
-    return "\n".join(map(_fold_line, text.split("\n")))
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.isascii():
+            lines[i] = _fold_line(line)
+    return "\n".join(lines)
 
 
 def normalize_text(text: str) -> str:

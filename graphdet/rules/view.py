@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -13,7 +14,8 @@ from graphdet.schema import Message
 __all__ = ["LinkInfo", "MessageView", "despace", "host_of", "registrable"]
 
 _GAP = re.compile(r"\s{2,}")
-_SPACED = re.compile(r"(?:^| )[^\W\d_] [^\W\d_] [^\W\d_](?: |$)")  # three single letters in a row
+# three single letters in a row, searched in " " + text (a leading literal lets re skip ahead)
+_SPACED = re.compile(r" [^\W\d_] [^\W\d_] [^\W\d_](?: |$)")
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or"})
 
 
@@ -33,8 +35,10 @@ def host_of(url: str) -> str:
     return rest.partition(":")[0].lower().rstrip(".")
 
 
+@functools.lru_cache(maxsize=65536)
 def registrable(domain: str) -> str:
-    """The registrable part of a domain, approximately (last two labels, three under co.uk-style)."""
+    """The registrable part of a domain, approximately (last two labels, three under co.uk-style).
+    Cached: senders' and links' domains repeat, and several signals and lookups ask."""
     labels = domain.split(".")
     if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
         return ".".join(labels[-3:])
@@ -89,7 +93,7 @@ class MessageView:
         self.return_domain = rp[rp.rfind("@") + 1 :].lower() if "@" in rp else ""
         subject = normalize_text(msg.subject)
         # spaced-out words ("g i f t  c a r d"): a wider gap separates words
-        if _SPACED.search(subject):
+        if _SPACED.search(" " + subject):
             self.subject_despaced = " ".join(despace(normalize_text(g)) for g in _GAP.split(msg.subject) if g.strip())
         else:  # no run of three single letters: nothing to join
             self.subject_despaced = subject

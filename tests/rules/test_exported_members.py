@@ -7,7 +7,7 @@ import pytest
 MODULES = ["graphdet.rules", "graphdet.rules.context", "graphdet.rules.conditions", "graphdet.rules.engine",
            "graphdet.rules.errors", "graphdet.rules.lexicon", "graphdet.rules.registry", "graphdet.rules.ruleset",
            "graphdet.rules.signals", "graphdet.rules.text", "graphdet.rules.view", "graphdet.rules.yamlio",
-           "graphdet.rules.extractors", "graphdet.rules.cli"]
+           "graphdet.rules.extractors", "graphdet.rules.cli", "graphdet.rules.memo"]
 
 
 @pytest.mark.parametrize("name", MODULES)
