@@ -109,12 +109,12 @@ class Address:
 
     addr: str
     name: str = ""
+    domain: str = field(init=False, repr=False, compare=False)
+    """The part after the last ``@`` (empty when there is none); set once, read per signal."""
 
-    @property
-    def domain(self) -> str:
-        """The part after the last ``@`` (empty when there is none)."""
+    def __post_init__(self) -> None:
         at = self.addr.rfind("@")
-        return self.addr[at + 1 :] if at >= 0 else ""
+        object.__setattr__(self, "domain", self.addr[at + 1 :] if at >= 0 else "")
 
     @property
     def local(self) -> str:

@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 
 from graphdet.features import FeatureRow
-from graphdet.schema import Address
 
 from .conftest import World
 
@@ -45,7 +44,7 @@ def test_rows_without_learning_leave_the_state_alone(world: World) -> None:
 def test_a_bad_message_in_a_batch_is_reported_and_the_rest_decided(world: World) -> None:
     b = world.builder
     good = world.stream[:20]
-    bad = replace(good[5], from_=Address(None, "x"))  # type: ignore[arg-type]  # not a str: features fail
+    bad = replace(good[5], received_at=None)  # type: ignore[arg-type]  # no time: its features fail
     batch = [*good[:5], bad, *good[5:]]
     errors: dict[int, str] = {}
     rows = b.rows(batch, world.state(), errors=errors)
