@@ -30,6 +30,7 @@ from graphdet.schema import Address, Category, Verdict
 __all__ = ["Policy", "PolicyOutcome", "TenantPolicy", "load_policy"]
 
 _KEYS = ("allow_senders", "allow_domains", "block_senders", "block_domains")
+_LISTED_MEMO = 65_536
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class Policy:
     default: TenantPolicy = field(default_factory=TenantPolicy)
     tenants: Mapping[str, TenantPolicy] = field(default_factory=dict)
     _merged: dict[str, TenantPolicy] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # (tenant, sender address) -> (blocked, allowed): the lists never change after loading
+    _listed: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict, init=False, repr=False,
+                                                              compare=False)
 
     def for_tenant(self, tenant: str) -> TenantPolicy:
         """The default lists plus the tenant's own (merged once per tenant, not per message)."""
@@ -99,18 +103,31 @@ class Policy:
         if hard_hits:
             rule, cat = hard_hits[0]
             return PolicyOutcome(Verdict.MALICIOUS, Category(cat), (f"hard rule {rule}",))
-        lists = self.for_tenant(tenant)
+        blocked, allowed = self._lists_of(tenant, sender)
         cat = Category(category) if category in Category._value2member_map_ else Category.SPAM
-        if lists.blocked(sender):
+        if blocked:
             return PolicyOutcome(Verdict.MALICIOUS, cat if score >= suspicious_threshold else Category.SPAM,
                                  (f"sender {sender.addr} is on the tenant's block list",))
         model = self._model(score, cat, thresholds, suspicious_threshold)
-        if lists.allowed(sender):
+        if allowed:
             if impersonates_internal and model.verdict is not Verdict.SAFE:
                 return PolicyOutcome(model.verdict, model.category, (
                     "allow list overridden: the display name is an internal person's, the address is not",))
             return PolicyOutcome(Verdict.SAFE, Category.SAFE, (f"sender {sender.addr} is on the tenant's allow list",))
         return model
+
+    def _lists_of(self, tenant: str, sender: Address) -> tuple[bool, bool]:
+        """Whether ``sender`` is on the tenant's block list and on its allow list (remembered
+        per sender, up to ``_LISTED_MEMO`` of them)."""
+        key = (tenant, sender.addr)
+        known = self._listed.get(key)
+        if known is None:
+            lists = self.for_tenant(tenant)
+            known = (lists.blocked(sender), lists.allowed(sender))
+            if len(self._listed) >= _LISTED_MEMO:
+                self._listed.clear()
+            self._listed[key] = known
+        return known
 
     @staticmethod
     def _model(score: float, cat: Category, thresholds: Mapping[str, float], suspicious: float) -> PolicyOutcome:

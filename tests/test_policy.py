@@ -136,3 +136,23 @@ def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
     d = _write(tmp_path / "p", "default.yaml", "block_senders: [a@x.example]\nblock_senders: [b@x.example]\n")
     with pytest.raises(ConfigError, match="duplicate"):
         load_policy(d)
+
+
+def test_remembered_list_answers_stay_per_tenant_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each tenant's own lists decide, however often (and in whatever order) a sender is seen."""
+    from graphdet import policy as policy_module
+
+    monkeypatch.setattr(policy_module, "_LISTED_MEMO", 3)
+    p = Policy(TenantPolicy(), {"blocker": TenantPolicy(block_domains=frozenset({"partner.example"})),
+                                "allower": TenantPolicy(allow_senders=frozenset({PARTNER.addr}))})
+    others = [Address(f"x{i}@elsewhere.example") for i in range(5)]
+    for _ in range(3):
+        expected = (("blocker", Verdict.MALICIOUS), ("allower", Verdict.SAFE), ("acme", Verdict.SUSPICIOUS))
+        for tenant, verdict in expected:
+            out = p.decide(tenant=tenant, sender=PARTNER, score=0.7, category="bec", thresholds=THRESHOLDS,
+                           suspicious_threshold=SUSPICIOUS)
+            assert out.verdict is verdict, tenant
+        for o in others:
+            assert p.decide(tenant="blocker", sender=o, score=0.7, category="bec", thresholds=THRESHOLDS,
+                            suspicious_threshold=SUSPICIOUS).verdict is Verdict.SUSPICIOUS
+    assert len(p._listed) <= 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ _US_PER_DAY = 86_400_000_000
 _BEHAVIOUR = tuple(BEHAVIOUR_FEATURES)
 _GRAPH_COLUMNS = [i for i, n in enumerate(_BEHAVIOUR) if BEHAVIOUR_FEATURES[n][0] in ("graph", "gnn")
                   and n != "tenant_history_days"]
+_BEHAVIOUR_VALUES = operator.itemgetter(*_BEHAVIOUR)  # dict -> its values in BEHAVIOUR_FEATURES order
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,8 @@ class FeatureBuilder:
         self.ruleset = ruleset
         self.min_history_days = min_history_days
         self.schema = FeatureSchema(signal_names(ruleset.lexicon), tuple(r.id for r in ruleset.rules))
+        self._signal_values = operator.itemgetter(*self.schema.signal_names)
+        self._rule_column = {r: i for i, r in enumerate(self.schema.rule_ids)}
 
     def row(self, m: Message, st: TenantState) -> FeatureRow:
         """The features of ``m`` from ``st`` as it is now (``m`` must not be observed yet)."""
@@ -156,9 +160,11 @@ class FeatureBuilder:
             gnn = None  # masked below: no need to compute it
             for i in _GRAPH_COLUMNS:
                 behaviour[i] = _NAN
-        hit_set = set(hits)
-        values = [*behaviour, *signals.row_values(self.schema.signal_names),
-                  *[1.0 if r in hit_set else 0.0 for r in self.schema.rule_ids]]
+        rule_hits = [0.0] * len(self._rule_column)
+        for h in hits:
+            rule_hits[self._rule_column[h]] = 1.0
+        # the signals in schema order as floats (bools 0/1), as Signals.row_values gives them
+        values = [*behaviour, *map(float, self._signal_values(signals.values)), *rule_hits]
         return _Partial(values, signals, hits, mature, gnn)
 
     def _behaviour(self, m: Message, st: TenantState, t_us: int) -> tuple[list[float], _GNNRequest | None]:
@@ -237,7 +243,7 @@ class FeatureBuilder:
                 f["gnn_fallback"] = float(fallback)
                 if snap:
                     gnn = _GNNRequest(st.gnn, row, snap)
-        return [f[n] for n in _BEHAVIOUR], gnn
+        return list(_BEHAVIOUR_VALUES(f)), gnn
 
 
 def replay(

@@ -56,3 +56,20 @@ def test_a_bad_message_in_a_batch_is_reported_and_the_rest_decided(world: World)
         np.array_equal(a.values, c.values, equal_nan=True) for a, c in zip(got, reference, strict=True)
         if a is not None and c is not None
     )
+
+
+def test_a_row_holds_its_signals_and_rule_hits_by_name(world: World) -> None:
+    """Each column of a row is the named signal / rule hit (the row is assembled by position)."""
+    b = world.builder
+    schema = b.schema
+    names = schema.names
+    state = world.state()
+    hit_count = 0
+    for m in world.stream[:300]:
+        row = b.one(m, state)
+        values = dict(zip(names, row.values.tolist(), strict=True))
+        assert [values[f"sig_{n}"] for n in schema.signal_names] == row.signals.row_values(schema.signal_names)
+        assert {r for r in schema.rule_ids if values[f"rule_{r}"] == 1.0} == set(row.hits)
+        assert all(values[f"rule_{r}"] == 0.0 for r in schema.rule_ids if r not in row.hits)
+        hit_count += len(row.hits)
+    assert hit_count > 0
