@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,7 +36,7 @@ out = Console(soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[bold red]error:[/] {e}")
+    console.print(f"[bold red]error:[/] {escape(str(e))}")  # the message itself is text, not markup
     raise typer.Exit(1)
 
 
@@ -215,7 +216,7 @@ def rebuild(
                 engine=rebuild_engine, keep=keep, force=force, gnn_model=gnn_model, progress=on_progress,
             )
     except NothingToBuild as e:
-        console.print(f"[bold yellow]nothing to build:[/] {e}")
+        console.print(f"[bold yellow]nothing to build:[/] {escape(str(e))}")
         raise typer.Exit(3) from None
     except GraphdetError as e:
         _fail(e)
@@ -305,7 +306,7 @@ def decide(
                     messages, _ = row_to_messages(record.row, engine.tenant_config)
                     decisions = engine.decide_batch(messages)
                 except RecordError as e:
-                    console.print(f"[yellow]{record.source}: skipped: {e}[/]")
+                    console.print(f"[yellow]{escape(str(record.source))}: skipped: {escape(str(e))}[/]")
                     continue
             else:
                 decisions = engine.decide_raw(record.raw or b"")

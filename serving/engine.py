@@ -131,12 +131,18 @@ def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | 
     if tenants is None:
         tenants = load_tenant_config(root / "tenants.yaml" if (root / "tenants.yaml").exists() else None)
     ruleset = load_rules(root / "rules")
-    builder = FeatureBuilder(ruleset)
     degraded: list[str] = []
     model_version = ""
     decider: Decider | None = None
     policy = load_policy(root / "policy" if (root / "policy").is_dir() else None)
+    settings_error: GraphdetError | None = None
     try:
+        builder = FeatureBuilder.for_model(ruleset, root / "model")  # the model's cold-start cut
+    except GraphdetError as e:  # the model cannot be fed what it was trained on
+        builder, settings_error = FeatureBuilder(ruleset), e
+    try:
+        if settings_error is not None:
+            raise settings_error
         combiner = Combiner.load(root / "model")
         if tuple(combiner.feature_names_) != builder.schema.names:
             raise GraphdetError(

@@ -31,3 +31,12 @@ def test_train_with_a_bad_cut_names_the_option(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--log", str(tmp_path), "--out", str(tmp_path / "a"), "--cut", "soon"])
     assert result.exit_code == 1
     assert "'soon'" in result.output
+
+
+def test_error_messages_keep_their_brackets(tmp_path: Path) -> None:
+    """An error is printed as text: "[spark]" or "[1]" in it is not taken for Rich markup."""
+    missing = tmp_path / "art[spark]" / "x[1]"
+    result = runner.invoke(app, ["decide", str(tmp_path), "--artifacts", str(missing)])
+    assert result.exit_code == 1
+    squeezed = "".join(result.output.split())  # Rich may wrap a long path anywhere
+    assert "".join(f"artifacts folder {missing} does not exist".split()) in squeezed

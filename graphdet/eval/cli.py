@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,7 +36,7 @@ out = Console(soft_wrap=True)
 
 
 def _fail(e: Exception) -> NoReturn:
-    console.print(f"[bold red]error:[/] {e}")
+    console.print(f"[bold red]error:[/] {escape(str(e))}")
     raise typer.Exit(1)
 
 
@@ -268,7 +269,7 @@ def replay(
                 except EvalError as e:
                     if rerun:
                         raise
-                    console.print(f"[yellow]replaying the logged vectors: {e}[/]")
+                    console.print(f"[yellow]replaying the logged vectors: {escape(str(e))}[/]")
             if rows is None:
                 keys = set(zip(decisions.column("message_id").to_pylist(), decisions.column("tenant").to_pylist(),
                                strict=True))

@@ -76,7 +76,7 @@ def load_stack(artifacts: str | Path) -> DecisionStack:
         raise EvalError(f"artifacts folder {root} does not exist")
     tenants = load_tenant_config(root / "tenants.yaml" if (root / "tenants.yaml").exists() else None)
     ruleset = load_rules(root / "rules")
-    builder = FeatureBuilder(ruleset)  # the engine's defaults
+    builder = FeatureBuilder.for_model(ruleset, root / "model")  # as the engine builds it
     combiner = Combiner.load(root / "model")
     if tuple(combiner.feature_names_) != builder.schema.names:
         raise EvalError(f"{root}: the model's {len(combiner.feature_names_)} features do not match the rules' "

@@ -13,14 +13,17 @@ like one long stream of first contacts.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from graphdet.exceptions import GraphdetError
 from graphdet.features.schema import BEHAVIOUR_FEATURES, FeatureSchema
 from graphdet.features.state import OnlineState, TenantState
 from graphdet.gnn.signals import GNNIndex
@@ -33,6 +36,7 @@ __all__ = ["FeatureBuilder", "FeatureRow", "replay"]
 logger = logging.getLogger(__name__)
 
 _NAN = float("nan")
+_DEFAULT_MIN_HISTORY = 14.0  # days; what `graphdet train` uses unless configured otherwise
 _US_PER_DAY = 86_400_000_000
 _BEHAVIOUR = tuple(BEHAVIOUR_FEATURES)
 _GRAPH_COLUMNS = [i for i, n in enumerate(_BEHAVIOUR) if BEHAVIOUR_FEATURES[n][0] in ("graph", "gnn")
@@ -95,7 +99,7 @@ class _Partial:
 class FeatureBuilder:
     """Computes feature rows for a rule set (``min_history_days``: the cold-start cut)."""
 
-    def __init__(self, ruleset: RuleSet, *, min_history_days: float = 14.0) -> None:
+    def __init__(self, ruleset: RuleSet, *, min_history_days: float = _DEFAULT_MIN_HISTORY) -> None:
         self.ruleset = ruleset
         self.min_history_days = min_history_days
         self.schema = FeatureSchema(signal_names(ruleset.lexicon), tuple(r.id for r in ruleset.rules))
@@ -108,6 +112,24 @@ class FeatureBuilder:
         if partial.gnn is not None:
             partial.gnn.fill(partial.values)
         return partial.row()
+
+    @classmethod
+    def for_model(cls, ruleset: RuleSet, model_dir: str | Path) -> FeatureBuilder:
+        """The builder a trained model expects: its ``features.json`` (written by ``graphdet
+        train``) holds the cold-start cut the model was trained with. Without the file (a model
+        from elsewhere) the default cut is used; a file that cannot be read is an error."""
+        path = Path(model_dir) / "features.json"
+        if not path.exists():
+            logger.warning("%s not found: the default cold-start cut (%g days) is used", path, _DEFAULT_MIN_HISTORY)
+            return cls(ruleset)
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8"))
+            days = float(settings.get("min_history_days", _DEFAULT_MIN_HISTORY))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise GraphdetError(f"{path}: unreadable feature settings ({e})") from None
+        if not math.isfinite(days) or days < 0:
+            raise GraphdetError(f"{path}: min_history_days must be a number of days >= 0, got {days!r}")
+        return cls(ruleset, min_history_days=days)
 
     def one(self, m: Message, state: OnlineState, *, learn: bool = True) -> FeatureRow:
         """:meth:`rows` of one message (the same numbers, without the batch bookkeeping)."""

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from graphdet.rules.context import EMPTY_CONTEXT, SnapshotContext, TenantContext, load_static_context
@@ -69,10 +70,10 @@ def _explain_command(
             ctx = load_static_context(context)
         message = parse_message(eml.read_bytes(), TenantConfig())[0]
     except RuleError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(2) from None
     except (GraphdetError, OSError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(2) from None
     signals = extract(message, ctx, ruleset.lexicon)
     specs = {**REGISTRY, **phrase_specs(ruleset.lexicon)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 import threading
@@ -173,6 +174,37 @@ def test_missing_model_leaves_the_rules_deciding(artifacts: Path, world: World) 
         assert d.verdict in (Verdict.SAFE, Verdict.SUSPICIOUS, Verdict.MALICIOUS)
         if d.verdict is not Verdict.SAFE:
             assert d.reasons and d.reasons[0].startswith("rule ")
+
+
+def test_the_engine_uses_the_models_cold_start_cut(artifacts: Path, world: World) -> None:
+    """features.json says which cold-start cut the model was trained with; serving follows it
+    (a longer cut than the tenants' history leaves every graph feature unknown)."""
+    path = artifacts / "model" / "features.json"
+    settings = json.loads(path.read_text())
+    assert settings["min_history_days"] == load_train_config().min_history_days
+    settings["min_history_days"] = 10_000
+    path.write_text(json.dumps(settings))
+    engine = DecisionEngine.load(artifacts)
+    assert engine._bundle.builder.min_history_days == 10_000 and not engine.degraded
+    ruleset = load_rules(artifacts / "rules")
+    cold = FeatureBuilder(ruleset, min_history_days=10_000)
+    state = OnlineState.from_snapshot(artifacts / "snapshot",
+                                      executives={t.name: t.executives for t in engine.tenant_config.tenants})
+    rows = [row for _, row in replay(world.stream[:200], state, cold)]
+    assert all(not r.mature for r in rows)
+    served = engine.decide_batch(world.stream[:200])
+    combiner = Combiner.load(artifacts / "model")
+    assert [d.score for d in served] == combiner.predict_proba(np.stack([r.values for r in rows])).tolist()
+
+
+@pytest.mark.parametrize("text", ['{"min_history_days": "soon"}', "not json", '{"min_history_days": -3}'])
+def test_unreadable_feature_settings_leave_the_rules_deciding(artifacts: Path, world: World, text: str) -> None:
+    (artifacts / "model" / "features.json").write_text(text)
+    engine = DecisionEngine.load(artifacts)
+    decisions = engine.decide_batch(world.stream[:50])
+    assert all(d.degraded and "model unavailable" in d.degraded_reason and "features.json" in d.degraded_reason
+               for d in decisions)
+    assert engine.versions["model"] == "none"
 
 
 def test_malformed_messages_give_error_decisions(artifacts: Path, world: World) -> None:
