@@ -21,6 +21,10 @@ high/critical rules -> SUSPICIOUS). Each such decision has ``degraded`` set with
 A message that cannot be decided gets an error decision (SAFE when failing open, the default,
 SUSPICIOUS when failing closed) instead of an exception.
 
+**Feedback.** :meth:`record_feedback` takes a late label the way training's replay takes one:
+an attack marks its recipients as attacked from the message's time on, which later messages to
+them carry as a feature.
+
 **Thread safety.** ``decide``, ``decide_batch`` and ``decide_raw`` may be called from many
 threads: feature building and the state update run under one lock (each message sees every
 earlier one), the booster call and the chronicle append run outside it.
@@ -336,6 +340,24 @@ class DecisionEngine:
                                   features=row.values if row is not None else None)
         except GraphdetError as e:  # the decision stands; the chronicle problem is loud
             logger.error("chronicle append failed for %s: %s", d.message_id, e)
+
+    def record_feedback(self, message: Message, category: Category | str) -> bool:
+        """Late feedback: ``message`` turned out to be ``category``. An attack marks its
+        recipients as attacked from the message's time on, as training's replay does when a
+        label arrives (the ``rcpt_attacked_before`` feature of later messages to them); a safe
+        verdict changes nothing. True if the state took it. An unknown category raises
+        :class:`GraphdetError`. A new snapshot starts the tenants afresh, labels included, as it
+        does the other live deltas."""
+        try:
+            cat = Category(category)
+        except ValueError:
+            raise GraphdetError(f"unknown category {category!r}; one of {[c.value for c in Category]}") from None
+        if not cat.is_attack:
+            return False
+        bundle = self._bundle
+        with self._lock:
+            bundle.state.tenant(message.tenant).record_label(message, cat)
+        return True
 
     def _rules_only(self, m: Message, row: FeatureRow, bundle: _Bundle) -> Decision:
         rules = {r.id: r for r in bundle.ruleset.rules}

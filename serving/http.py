@@ -14,6 +14,12 @@ Endpoints:
     several decisions (in input order). A bad payload is a 400 ``{"error": "..."}`` naming
     the column and the message at fault, an unknown content type a 415; bad input never
     gives a 500.
+``POST /v1/feedback``
+    Late feedback, ``application/json``: ``{"message": row, "category": "bec"}`` with ``row``
+    as for ``/v1/decide``. An attack category marks the message's recipients as attacked from
+    its time on (:meth:`DecisionEngine.record_feedback`, the ``rcpt_attacked_before`` feature
+    of later decisions); ``safe`` is accepted and changes nothing. The answer is
+    ``{"recorded": n}``, the tenants whose state took it; bad input is a 400 as above.
 ``GET /healthz``
     The process is alive (200 even while the engine loads).
 ``GET /readyz``
@@ -55,7 +61,7 @@ from graphdet.exceptions import GraphdetError
 from graphdet.ingest import RecordError
 from graphdet.ingest.tables import row_to_messages
 from graphdet.messagelog import MESSAGE_SCHEMA
-from graphdet.schema import Decision, Message, Verdict
+from graphdet.schema import Category, Decision, Message, Verdict
 from serving.engine import DecisionEngine, ServingConfig
 
 __all__ = ["create_app", "decision_to_json", "serve"]
@@ -120,6 +126,8 @@ class _Metrics:
         self.errors = Counter("graphdet_errors", "Requests answered with an error, by kind", ["kind"],
                               registry=self.registry)
         self.reloads = Counter("graphdet_reloads", "Hot swaps of the engine's artifacts", registry=self.registry)
+        self.feedback = Counter("graphdet_feedback", "Feedback labels received, by category", ["category"],
+                                registry=self.registry)
         for v in Verdict:  # every series exists from the start, at 0
             self.decisions.labels(verdict=v.value)
         for kind in ("json", "raw"):
@@ -289,6 +297,45 @@ def _decide_route(service: _Service) -> Callable[[Request], Any]:
     return decide
 
 
+def _feedback_payload(body: bytes, engine: DecisionEngine) -> tuple[list[Message], str]:
+    try:
+        payload = json.loads(body)
+    except ValueError as e:
+        raise _BadRequest(f"body is not valid JSON ({e})") from None
+    if not isinstance(payload, dict) or set(payload) != {"message", "category"}:
+        got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise _BadRequest(f'feedback is {{"message": {{...}}, "category": "..."}}, got {got}')
+    category = payload["category"]
+    if not isinstance(category, str) or category not in Category._value2member_map_:
+        raise _BadRequest(f"category: {category!r:.80} is not one of {[c.value for c in Category]}")
+    return _row_messages(payload["message"], "message", engine), category
+
+
+def _feedback_route(service: _Service) -> Callable[[Request], Any]:
+    async def feedback(request: Request) -> Response:
+        engine = service.engine
+        if engine is None or service.stopping:
+            reason = "shutting down" if service.stopping else service.not_ready or "engine is loading"
+            return _error(service, f"not ready: {reason}", 503, "not_ready")
+        try:
+            if _media_type(request) not in _JSON_TYPES:
+                raise _BadRequest(f"unsupported Content-Type {_media_type(request) or '(none)'!r}; use one of "
+                                  f"{list(_JSON_TYPES)}", 415, "unsupported_media_type")
+            messages, category = await service.run(_feedback_payload, await _body(request), engine)
+            recorded = 0
+            for m in messages:
+                recorded += await service.run(engine.record_feedback, m, category)
+        except _BadRequest as e:
+            return _error(service, str(e), e.status, e.kind)
+        except Exception as e:
+            logger.exception("recording feedback failed")
+            return _error(service, f"internal error: {type(e).__name__}: {e}", 500, "internal")
+        service.metrics.feedback.labels(category=category).inc()
+        return JSONResponse({"recorded": recorded})
+
+    return feedback
+
+
 def _readyz_route(service: _Service) -> Callable[[Request], Any]:
     async def readyz(request: Request) -> Response:
         engine = service.engine
@@ -337,6 +384,7 @@ def _build_app(service: _Service) -> Starlette:
 
     routes = [
         Route("/v1/decide", _decide_route(service), methods=["POST"]),
+        Route("/v1/feedback", _feedback_route(service), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz_route(service), methods=["GET"]),
         Route("/metrics", _metrics_route(service), methods=["GET"]),

@@ -17,14 +17,16 @@ import pytest
 
 from graphdet.combiner import Combiner, Decider, ReasonBook
 from graphdet.combiner.pipeline import load_train_config, train_pipeline
+from graphdet.exceptions import GraphdetError
 from graphdet.features import FeatureBuilder, OnlineState, replay
-from graphdet.messagelog import read_messages, table_to_messages
+from graphdet.messagelog import read_labels, read_messages, table_to_messages
 from graphdet.policy import load_policy
 from graphdet.rules import load_rules
-from graphdet.schema import Message, Verdict
+from graphdet.schema import Category, Message, Verdict
 from graphdet.synth import SynthConfig, generate, write_generated
 from graphdet.tenants import load_tenant_config
 from serving import DecisionEngine, ServingConfig
+from serving.chronicle import read_decisions
 
 
 @dataclasses.dataclass
@@ -205,6 +207,38 @@ def test_unreadable_feature_settings_leave_the_rules_deciding(artifacts: Path, w
     assert all(d.degraded and "model unavailable" in d.degraded_reason and "features.json" in d.degraded_reason
                for d in decisions)
     assert engine.versions["model"] == "none"
+
+
+def test_feedback_gives_serving_the_features_training_replay_had(world: World, tmp_path: Path) -> None:
+    """Labels fed back after each decision (as training's replay records them when they arrive)
+    give the same rows and scores as that replay, ``rcpt_attacked_before`` included."""
+    labels = read_labels(world.artifacts.parent / "log")
+    label_of = dict(zip(labels.column("message_id").to_pylist(), labels.column("category").to_pylist(), strict=True))
+    engine = DecisionEngine.load(world.artifacts, config=ServingConfig(chronicle=tmp_path / "chronicle"))
+    served = []
+    for m in world.stream:
+        served.append(engine.decide(m))
+        if label_of.get(m.message_id, "safe") != "safe":
+            assert engine.record_feedback(m, label_of[m.message_id]) is True
+    engine.close()
+    logged = np.stack(read_decisions(tmp_path / "chronicle").column("features").to_pylist())
+    ruleset = load_rules(world.artifacts / "rules")
+    builder = FeatureBuilder.for_model(ruleset, world.artifacts / "model")
+    state = OnlineState.from_snapshot(world.artifacts / "snapshot",
+                                      executives={t.name: t.executives for t in engine.tenant_config.tenants})
+    rows = []
+    for m, row in replay(world.stream, state, builder):
+        rows.append(row)
+        if label_of.get(m.message_id, "safe") != "safe":
+            state.tenant(m.tenant).record_label(m, Category(label_of[m.message_id]))
+    x = np.stack([r.values for r in rows])
+    attacked = x[:, builder.schema.names.index("rcpt_attacked_before")]
+    assert attacked.sum() >= 1  # the stream really has mail to recipients of earlier attacks
+    assert np.array_equal(logged, x, equal_nan=True)  # the very rows serving decided on
+    assert [d.score for d in served] == Combiner.load(world.artifacts / "model").predict_proba(x).tolist()
+    assert engine.record_feedback(world.stream[0], "safe") is False
+    with pytest.raises(GraphdetError, match="unknown category 'nonsense'"):
+        engine.record_feedback(world.stream[0], "nonsense")
 
 
 def test_malformed_messages_give_error_decisions(artifacts: Path, world: World) -> None:

@@ -305,6 +305,28 @@ def test_metrics_count_what_was_served(server: Server, rows: list[dict[str, Any]
     assert delta("graphdet_errors_total", kind="internal") == 0
 
 
+def test_feedback_is_recorded_and_bad_feedback_is_400(server: Server, rows: list[dict[str, Any]]) -> None:
+    before = _metrics(server)
+    post = server.client.post
+    ok = post("/v1/feedback", json={"message": rows[2], "category": "bec"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"recorded": 1}
+    assert post("/v1/feedback", json={"message": rows[3], "category": "safe"}).json() == {"recorded": 0}
+    bad = [
+        ({"message": rows[2], "category": "nonsense"}, "category: 'nonsense' is not one of"),
+        ({"message": rows[2]}, 'feedback is {"message": {...}, "category": "..."}'),
+        ({"message": {**rows[2], "to": 5}, "category": "bec"}, "message: to: expected a list of addresses"),
+        ([rows[2]], "got list"),
+    ]
+    for payload, expected in bad:
+        r = post("/v1/feedback", json=payload)
+        assert r.status_code == 400 and expected in r.json()["error"], (payload, r.text)
+    assert post("/v1/feedback", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+    after = _metrics(server)
+    assert after[("graphdet_feedback_total", (("category", "bec"),))] - \
+        before.get(("graphdet_feedback_total", (("category", "bec"),)), 0.0) == 1
+
+
 def test_background_reload_hot_swaps(server: Server, rows: list[dict[str, Any]]) -> None:
     before = _metrics(server)[("graphdet_reloads_total", ())]
     reasons = server.artifacts / "reasons.yaml"
