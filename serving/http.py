@@ -160,6 +160,12 @@ class _Service:
             self._limiter = anyio.CapacityLimiter(self.decide_threads)
         return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self._limiter)
 
+    def unready(self) -> str:
+        """Why requests cannot be served now ("" when they can)."""
+        if self.stopping:
+            return "shutting down"
+        return "" if self.engine is not None else self.not_ready or "engine is loading"
+
     def load(self) -> None:
         """Load the engine (serve() only); a failure is kept as the not-ready reason."""
         if self.loader is None:
@@ -263,9 +269,8 @@ def _error(service: _Service, message: str, status: int, kind: str) -> JSONRespo
 
 def _decide_route(service: _Service) -> Callable[[Request], Any]:
     async def decide(request: Request) -> Response:
-        engine = service.engine
-        if engine is None or service.stopping:
-            reason = "shutting down" if service.stopping else service.not_ready or "engine is loading"
+        engine, reason = service.engine, service.unready()
+        if engine is None or reason:
             return _error(service, f"not ready: {reason}", 503, "not_ready")
         media = _media_type(request)
         try:
@@ -313,9 +318,8 @@ def _feedback_payload(body: bytes, engine: DecisionEngine) -> tuple[list[Message
 
 def _feedback_route(service: _Service) -> Callable[[Request], Any]:
     async def feedback(request: Request) -> Response:
-        engine = service.engine
-        if engine is None or service.stopping:
-            reason = "shutting down" if service.stopping else service.not_ready or "engine is loading"
+        engine, reason = service.engine, service.unready()
+        if engine is None or reason:
             return _error(service, f"not ready: {reason}", 503, "not_ready")
         try:
             if _media_type(request) not in _JSON_TYPES:
@@ -338,9 +342,8 @@ def _feedback_route(service: _Service) -> Callable[[Request], Any]:
 
 def _readyz_route(service: _Service) -> Callable[[Request], Any]:
     async def readyz(request: Request) -> Response:
-        engine = service.engine
-        if engine is None or service.stopping:
-            reason = "shutting down" if service.stopping else service.not_ready or "engine is loading"
+        engine, reason = service.engine, service.unready()
+        if engine is None or reason:
             return JSONResponse({"ready": False, "reasons": [reason]}, status_code=503)
         return JSONResponse({"ready": True, "versions": engine.versions, "degraded": list(engine.degraded)})
 
