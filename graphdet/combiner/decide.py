@@ -80,6 +80,7 @@ class Decider:
                   contributions: np.ndarray | None) -> Decision:
         """The policy's verdict for one scored message, with its top attributions."""
         hard = self.hard
+        values = r.values
         outcome = self.policy.decide(
             tenant=m.tenant,
             sender=m.from_,
@@ -87,24 +88,17 @@ class Decider:
             category=category,
             thresholds=self.combiner.thresholds_,
             suspicious_threshold=self.combiner.suspicious_threshold_,
-            hard_hits=[(h, hard[h]) for h in r.hits if h in hard],
+            hard_hits=[(h, hard[h]) for h in r.hits if h in hard] if hard and r.hits else (),
             impersonates_internal=bool(
-                r.values[self.impersonation_col] == 1.0 or r.values[self.name_similarity_col] >= 90.0
+                values[self.impersonation_col] == 1.0 or values[self.name_similarity_col] >= 90.0
             ),
         )
-        attributions = (
-            top_attributions(contributions, r.values, self.names, self.reasons, self.top_k)
-            if contributions is not None else []
-        )
-        return Decision(
-            message_id=m.message_id,
-            tenant=m.tenant,
-            verdict=outcome.verdict,
-            category=outcome.category,
-            score=score,
-            reasons=outcome.reasons + tuple(a.reason for a in attributions),
-            attribution=tuple((a.feature, a.contribution) for a in attributions),
-            rule_hits=r.hits,
-            degraded=False,
-            versions=self.versions,
-        )
+        reasons = outcome.reasons
+        attribution: tuple[tuple[str, float], ...] = ()
+        if contributions is not None:
+            attributions = top_attributions(contributions, values, self.names, self.reasons, self.top_k)
+            reasons += tuple(a.reason for a in attributions)
+            attribution = tuple((a.feature, a.contribution) for a in attributions)
+        return Decision(message_id=m.message_id, tenant=m.tenant, verdict=outcome.verdict, category=outcome.category,
+                        score=score, reasons=reasons, attribution=attribution, rule_hits=r.hits, degraded=False,
+                        versions=self.versions)

@@ -342,6 +342,7 @@ class TenantState:
             try:
                 st.gnn = GNNIndex(load_arrays(snapshot.path / info["folder"]), snapshot.manifest["gnn"]["bias"],
                                   n, list(domains["domain"]))
+                st.gnn.attach_edges(st._pairs.ptr, st._pairs.dst)
             except (OSError, ValueError) as e:
                 logger.warning("tenant %s: GNN arrays unusable (%s); GNN signals off", tenant, e)
         return st

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ ARRAY_NAMES = ("src", "dst", "emb", "corr")
 PAIR_CACHE_SIZE = 100_000
 """(plausibility, similarity) pairs a :class:`GNNIndex` keeps (~17 MB when full): mail repeats
 sender -> recipient pairs, and a pair's numbers never change for one snapshot's arrays."""
+
+_EDGE_CHUNK = 65_536  # snapshot edges whose values are computed per vectorised step (bounds the temporaries)
 
 
 def save_array(a: np.ndarray) -> bytes:
@@ -46,6 +49,12 @@ class GNNSignal:
     fallback: bool  # the sender had no node of its own (domain or unknown row used)
 
 
+def _summary(pairs: list[tuple[float, float]], k: int) -> tuple[float, float, float]:
+    """(lowest plausibility, mean plausibility, mean similarity): plain left-to-right sums."""
+    plausibility = [v[0] for v in pairs]
+    return min(plausibility), sum(plausibility) / k, sum([v[1] for v in pairs]) / k
+
+
 class GNNIndex:
     """One tenant's GNN arrays with the row lookups serving needs."""
 
@@ -59,11 +68,47 @@ class GNNIndex:
         self.domain_row = {d: n_addr + i for i, d in enumerate(domains)}
         self.unknown_row = n_addr + len(domains)
         self._pairs: dict[int, tuple[float, float]] = {}  # sender row << 32 | recipient node
+        # the snapshot's own edges, computed once (attach_edges): CSR rows by sender node
+        self._edge_ptr: memoryview | None = None
+        self._edge_dst = memoryview(b"")
+        self._edge_plaus = memoryview(b"")
+        self._edge_sim = memoryview(b"")
+        self._edge_arrays: tuple[np.ndarray, ...] = ()
         if not len(self.src) == len(self.dst) == len(self.emb) == self.unknown_row + 1:
             raise ValueError(
                 f"GNN arrays have {len(self.src)} rows, expected {self.unknown_row + 1} "
                 f"({n_addr} addresses + {len(domains)} domains + 1 unknown)"
             )
+
+    def attach_edges(self, ptr: np.ndarray, dst: np.ndarray) -> None:
+        """Compute the numbers of every snapshot edge (``ptr``/``dst``: CSR rows of recipient
+        nodes by sender node, sorted within a row) once, when the snapshot is loaded: most mail
+        follows known edges, so a decision then looks its pairs up instead of computing them,
+        from the first message after a load or a hot swap on. The same numbers as computing a
+        pair alone (each pair's dot product is its own), ~16 bytes an edge."""
+        n = len(ptr) - 1
+        if n > self.n_addr:
+            raise ValueError(f"edge rows for {n} senders, but the GNN arrays have {self.n_addr} addresses")
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+        plaus = np.empty(len(dst))
+        sim = np.empty(len(dst))
+        for start in range(0, len(dst), _EDGE_CHUNK):
+            part = slice(start, start + _EDGE_CHUNK)
+            plaus[part], sim[part] = self._values(rows[part], np.asarray(dst[part], dtype=np.int64))
+        self._edge_arrays = (ptr, dst, plaus, sim)  # the memoryviews below read these
+        self._edge_ptr, self._edge_dst = ptr.data, dst.data
+        self._edge_plaus, self._edge_sim = plaus.data, sim.data
+
+    def _edge(self, row: int, node: int) -> tuple[float, float] | None:
+        """The precomputed numbers of snapshot edge ``row -> node`` (None: not an edge)."""
+        ptr = self._edge_ptr
+        if ptr is None or row >= len(ptr) - 1:
+            return None
+        end = ptr[row + 1]
+        j = bisect_left(self._edge_dst, node, ptr[row], end)
+        if j < end and self._edge_dst[j] == node:
+            return self._edge_plaus[j], self._edge_sim[j]
+        return None
 
     def sender_row(self, node: int | None, domain: str) -> tuple[int, bool]:
         """The row representing a sender, and whether it is a fallback row."""
@@ -95,15 +140,7 @@ class GNNIndex:
                 got[key] = cache.get(key)
         missing = [key for key, v in got.items() if v is None]
         if missing:
-            rows = np.array([key >> 32 for key in missing], dtype=np.int64)
-            cols = np.array([key & 0xFFFFFFFF for key in missing], dtype=np.int64)
-            logits = np.einsum("ij,ij->i", self.src[rows], self.dst[cols]).astype(np.float64) + self.bias
-            probs = (1.0 / (1.0 + np.exp(-logits))).tolist()
-            sims = np.einsum("ij,ij->i", self.corr[cols], self.emb[rows]).astype(np.float64).tolist()
-            if len(cache) + len(missing) > PAIR_CACHE_SIZE:
-                cache.clear()  # crude but bounded; refilled by the pairs that recur
-            for key, prob, sim in zip(missing, probs, sims, strict=True):
-                got[key] = cache[key] = (prob, sim)
+            got.update(self._compute(missing))
         out: list[tuple[float, float, float]] = []
         for row, targets in requests:
             k = len(targets)
@@ -111,9 +148,50 @@ class GNNIndex:
                 out.append((math.nan, math.nan, math.nan))
                 continue
             pairs = [got[row << 32 | t] or (math.nan, math.nan) for t in targets]  # all filled above
-            plausibility = [v[0] for v in pairs]
-            out.append((min(plausibility), sum(plausibility) / k, sum([v[1] for v in pairs]) / k))
+            out.append(_summary(pairs, k))
         return out
+
+    def message_feature(self, row: int, targets: list[int]) -> tuple[float, float, float]:
+        """:meth:`message_features` of one message (the same numbers, less bookkeeping)."""
+        k = len(targets)
+        if not k:
+            return math.nan, math.nan, math.nan
+        cache = self._pairs
+        keys = [row << 32 | t for t in targets]
+        pairs = [cache.get(key) for key in keys]
+        if None in pairs:
+            computed = self._compute(list(dict.fromkeys(key for key, v in zip(keys, pairs, strict=True) if v is None)))
+            pairs = [v if v is not None else computed[key] for key, v in zip(keys, pairs, strict=True)]
+        return _summary(pairs, k)  # type: ignore[arg-type]  # (no None left)
+
+    def _compute(self, missing: list[int]) -> dict[int, tuple[float, float]]:
+        """(plausibility, similarity) of distinct uncached pairs: snapshot edges looked up, the
+        rest computed in one vectorised pass; all of them into the cache."""
+        cache = self._pairs
+        out: dict[int, tuple[float, float]] = {}
+        todo = []
+        for key in missing:
+            known = self._edge(key >> 32, key & 0xFFFFFFFF)
+            if known is None:
+                todo.append(key)
+            else:
+                out[key] = known
+        if todo:
+            rows = np.array([key >> 32 for key in todo], dtype=np.int64)
+            cols = np.array([key & 0xFFFFFFFF for key in todo], dtype=np.int64)
+            probs, sims = self._values(rows, cols)
+            out.update(zip(todo, zip(probs.tolist(), sims.tolist(), strict=True), strict=True))
+        if len(cache) + len(missing) > PAIR_CACHE_SIZE:
+            cache.clear()  # crude but bounded; refilled by the pairs that recur
+        cache.update(out)
+        return out
+
+    def _values(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Plausibility and similarity of pairs (sender rows, recipient nodes), as float64."""
+        logits = np.einsum("ij,ij->i", self.src[rows], self.dst[cols]).astype(np.float64) + self.bias
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+        sims: np.ndarray = np.einsum("ij,ij->i", self.corr[cols], self.emb[rows]).astype(np.float64)
+        return probs, sims
 
     def plausibility_batch(self, sender_rows: np.ndarray, recipient_nodes: np.ndarray) -> np.ndarray:
         logits = np.einsum("ij,ij->i", self.src[sender_rows], self.dst[recipient_nodes]) + self.bias

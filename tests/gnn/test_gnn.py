@@ -148,6 +148,38 @@ def test_message_features_are_the_same_from_the_pair_cache(snapshot_root: Path,
         assert np.array_equal(np.array(got), np.array(alone), equal_nan=True)
 
 
+def test_snapshot_edges_precomputed_at_load_equal_each_pair_alone(snapshot_root: Path) -> None:
+    """The state computes every snapshot edge's numbers when it loads (so decisions look them up):
+    each equals the pair computed alone by a bare index, to the bit, and a message's features
+    are the same whether its pairs come from the edges, the cache or fresh computation."""
+    from graphdet.features import OnlineState
+
+    s = load_snapshot(snapshot_root / "snap")
+    state = OnlineState.from_snapshot(s)
+    tenant = s.tenants[0]
+    gnn = state.tenants[tenant].gnn
+    assert gnn is not None
+    ptr, dst, plaus, sim = gnn._edge_arrays
+    assert len(dst) == state.tenants[tenant].n_pairs > 100
+    info = s.manifest["tenants"][tenant]
+    domains = s.table(tenant, "domains", ["domain"]).column("domain").to_pylist()
+    bare = GNNIndex(load_arrays(s.path / info["folder"]), s.manifest["gnn"]["bias"], info["rows"]["nodes"], domains)
+    senders = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    for j in range(len(dst)):
+        p, q = bare._values(np.array([senders[j]]), np.array([int(dst[j])]))
+        assert (p[0], q[0]) == (plaus[j], sim[j])
+    # a message with an edge, a non-edge and a fallback sender row
+    sender = int(senders[0])
+    edge = int(dst[0])
+    other = next(t for t in range(info["rows"]["nodes"]) if gnn._edge(sender, t) is None)
+    requests = [(sender, [edge, other]), (bare.unknown_row, [edge]), (sender, [])]
+    cold = [bare.message_features([r])[0] for r in requests]
+    for got in ([gnn.message_feature(*r) for r in requests], gnn.message_features(requests)):
+        assert np.array_equal(np.array(got), np.array(cold), equal_nan=True)
+    with pytest.raises(ValueError, match="edge rows"):
+        bare.attach_edges(np.zeros(info["rows"]["nodes"] + 2, dtype=np.int64), np.zeros(0, dtype=np.int32))
+
+
 def test_future_edges_rank_above_random_and_hard_negatives(snapshot_root: Path) -> None:
     metrics = load_snapshot(snapshot_root / "snap").manifest["gnn"]["metrics"]
     assert metrics["val_edges"] > 100
