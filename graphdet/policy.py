@@ -31,6 +31,7 @@ __all__ = ["Policy", "PolicyOutcome", "TenantPolicy", "load_policy"]
 
 _KEYS = ("allow_senders", "allow_domains", "block_senders", "block_domains")
 _LISTED_MEMO = 65_536
+_CATEGORY_OF = {c.value: c for c in Category}
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class Policy:
             rule, cat = hard_hits[0]
             return PolicyOutcome(Verdict.MALICIOUS, Category(cat), (f"hard rule {rule}",))
         blocked, allowed = self._lists_of(tenant, sender)
-        cat = Category(category) if category in Category._value2member_map_ else Category.SPAM
+        cat = _CATEGORY_OF.get(category, Category.SPAM)
         if blocked:
             return PolicyOutcome(Verdict.MALICIOUS, cat if score >= suspicious_threshold else Category.SPAM,
                                  (f"sender {sender.addr} is on the tenant's block list",))

@@ -186,8 +186,9 @@ class FeatureBuilder:
         history = st.history_days(t_us)
         mature = history >= self.min_history_days
         values, gnn = self._behaviour(m, st, t_us, history, mature)
-        # the signals in schema order as floats (bools 0/1), as Signals.row_values gives them
-        values.extend(map(float, self._signal_values(signals.values)))
+        # the signals in schema order (bools and ints become 0/1 and exact floats in row(), as
+        # Signals.row_values gives them)
+        values.extend(self._signal_values(signals.values))
         if hits:
             offset = len(values)
             values.extend(self._no_hits)
@@ -269,25 +270,18 @@ class FeatureBuilder:
         common_max = aa_max = same_community = known_share = received_mean = rcpt_pagerank = attacked = nan
         gnn_fallback = nan
         if n:
-            pairs = st.pair_msgs
-            links = st.link_stats
             received = st.received
             if s is None:
-                pair = reverse = [0] * n
-                common_max, aa_max = 0.0, 0.0
+                first, fewest, most, reverse, common, aa_max = n, 0, 0, 0, 0, 0.0
             else:
-                pair = [pairs(s, d) for d in rcpts]
-                reverse = [pairs(d, s) for d in rcpts]
-                stats = [links(s, d) for d in rcpts]
-                common_max = float(max(c for c, _ in stats))
-                aa_max = max(a for _, a in stats)
-            first = pair.count(0)
+                first, fewest, most, reverse, common, aa_max = st.sender_pairs(s, rcpts)
+            common_max = float(common)
             internal_share = n_internal / n
             first_share = first / n
             first_count = float(first)
-            pair_min = log1p(min(pair))
-            pair_max = log1p(max(pair))
-            reverse_max = log1p(max(reverse))
+            pair_min = log1p(fewest)
+            pair_max = log1p(most)
+            reverse_max = log1p(reverse)
             snap = [d for d in rcpts if d is not None and d < n_snap_nodes]
             if snap:
                 if in_snap:

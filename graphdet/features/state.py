@@ -483,6 +483,43 @@ class TenantState:
             return 0
         return self._pairs.get(s, d)
 
+    def sender_pairs(self, s: int, rcpts: list[int | None]) -> tuple[int, int, int, int, int, float]:
+        """Sender ``s`` and its distinct recipients (``None``: never seen): how many it never
+        wrote to, the fewest and most earlier messages ``s`` -> a recipient, the most a
+        recipient sent ``s``, and the most common neighbours and highest Adamic-Adar of a pair.
+        :meth:`pair_msgs` and :meth:`link_stats` per recipient, in one pass (once per message
+        decided)."""
+        pairs = self._pairs
+        live, snap_index, msgs = pairs.live, pairs._snap_index, pairs._msgs
+        link_stats = self._nb.link_stats
+        first = reverse_max = common_max = 0
+        pair_min = pair_max = -1
+        aa_max = 0.0
+        for k, d in enumerate(rcpts):
+            if d is None:
+                p = r = c = 0
+                a = 0.0
+            else:
+                p = live.get((s << 32) | d, 0)
+                j = snap_index(s, d)
+                if j >= 0:
+                    p += msgs[j]
+                r = live.get((d << 32) | s, 0)
+                j = snap_index(d, s)
+                if j >= 0:
+                    r += msgs[j]
+                c, a = link_stats(s, d) if d != s else (0, 0.0)
+            if k == 0:
+                pair_min = pair_max = p
+                reverse_max, common_max, aa_max = r, c, a
+            else:
+                pair_min, pair_max = min(pair_min, p), max(pair_max, p)
+                reverse_max, common_max = max(reverse_max, r), max(common_max, c)
+                if a > aa_max:
+                    aa_max = a
+            first += p == 0
+        return first, pair_min, pair_max, reverse_max, common_max, aa_max
+
     def out_degree(self, i: int) -> int:
         """Distinct recipients ``i`` wrote to (self excluded)."""
         return self._out.degree(i)

@@ -22,6 +22,7 @@ changes, and its reference lists may only grow by appending while they stay the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,10 @@ References = tuple[Sequence[str], Sequence[str]]
 """Look-alike reference domains and their visual skeletons, in the same order."""
 
 
+@functools.lru_cache(maxsize=65536)
 def fold_name(name: str) -> str:
-    """The key display names are compared by: their visual skeleton (quotes dropped)."""
+    """The key display names are compared by: their visual skeleton (quotes dropped). Cached:
+    a message's display name is folded by its signals, its features and the state update."""
     return skeleton(name.strip().strip("\"'").strip())
 
 

@@ -50,7 +50,7 @@ _LOOKALIKE_MEMO: TableMemo[str, tuple[int, int]] = TableMemo(max_owners=128, max
 
 @signal("context_available", "the tenant context is known (else context signals hold their quiet value)")
 def _context_available(v: MessageView) -> bool:
-    return v.ctx.available
+    return v.available
 
 
 # ------------------------------------------------------------------------- structure
@@ -178,7 +178,7 @@ def _url_cred(v: MessageView) -> int:
 
 @signal("url_domain_new", "links to domains never seen in the tenant (0 without context)", int)
 def _url_new(v: MessageView) -> int:
-    if not v.ctx.available or not v.links:
+    if not v.available or not v.links:
         return 0
     known = {h: v.ctx.knows_link_domain(h) for h in {link.host for link in v.links}}  # links repeat hosts
     return sum(not known[link.host] for link in v.links)
@@ -186,7 +186,7 @@ def _url_new(v: MessageView) -> int:
 
 @signal("url_external", "links to domains that are not the tenant's own (0 without context)", int)
 def _url_external(v: MessageView) -> int:
-    if not v.ctx.available or not v.links:
+    if not v.available or not v.links:
         return 0
     internal = {h: v.ctx.is_internal_domain(h) for h in {link.host for link in v.links}}
     return sum(not internal[link.host] for link in v.links)
@@ -195,7 +195,7 @@ def _url_external(v: MessageView) -> int:
 @signal("url_lookalike_distance",
         "smallest look-alike distance of a link domain to an internal or correspondent domain (99: none within 4)", int)
 def _url_lookalike(v: MessageView) -> int:
-    if not v.links or not v.ctx.available:
+    if not v.links or not v.available:
         return NO_LOOKALIKE
     return min((lookalike_distance(v.ctx, d) for d in {link.domain for link in v.links}), default=NO_LOOKALIKE)
 
@@ -315,7 +315,7 @@ def _reply_free(v: MessageView) -> bool:
 
 @signal("reply_to_domain_new", "Reply-To domain differs from From and is new to the tenant (false without context)")
 def _reply_new(v: MessageView) -> bool:
-    return v.ctx.available and bool(_reply_differs(v)) and not v.ctx.knows_domain(v.reply_domain)
+    return v.available and bool(_reply_differs(v)) and not v.ctx.knows_domain(v.reply_domain)
 
 
 @signal("return_path_differs", "Return-Path domain differs from the From domain")
@@ -335,12 +335,12 @@ def _sender_internal(v: MessageView) -> bool:
 
 @signal("sender_known", "From address sent mail in the tenant before (false without context)")
 def _sender_known(v: MessageView) -> bool:
-    return v.ctx.available and v.ctx.sender_known(v.msg.from_.addr)
+    return v.available and v.ctx.sender_known(v.msg.from_.addr)
 
 
 @signal("sender_domain_new", "From domain never seen in the tenant (false without context)")
 def _sender_new(v: MessageView) -> bool:
-    return v.ctx.available and not v.from_known
+    return v.available and not v.from_known
 
 
 @signal("sender_domain_punycode", "From domain is punycode (xn--) or non-ASCII")
@@ -397,7 +397,7 @@ def _name_match_memo(v: MessageView, execs_only: bool) -> tuple[float, str]:
     """:func:`_name_match_uncached`, remembered per (display name, sender address) for as
     long as the context hands over the same name table object (senders repeat)."""
     ctx = v.ctx
-    if v.from_internal or not ctx.available:
+    if v.from_internal or not v.available:
         return 0.0, ""
     table = _name_table(ctx, execs_only)
     if not table[0]:
@@ -414,7 +414,7 @@ def _name_match_memo(v: MessageView, execs_only: bool) -> tuple[float, str]:
 def _name_match_uncached(v: MessageView, execs_only: bool) -> tuple[float, str]:
     """The display-name match computed from scratch (the reference the memo is tested against)."""
     ctx = v.ctx
-    if not ctx.available or v.from_internal:
+    if not v.available or v.from_internal:
         return 0.0, ""
     return _match_name(v.msg.from_.name, v.msg.from_.addr, _name_table(ctx, execs_only))
 
@@ -514,7 +514,7 @@ def _closest(domain: str, skeletons: Sequence[str]) -> int:
         int)
 def _sender_lookalike(v: MessageView) -> int:
     # not from_known with a context: the From domain is neither known nor internal
-    if v.from_known or not v.ctx.available or not v.from_domain:
+    if v.from_known or not v.available or not v.from_domain:
         return NO_LOOKALIKE
     return _closest_reference(v.ctx, v.from_domain)
 

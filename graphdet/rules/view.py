@@ -76,7 +76,8 @@ class MessageView:
     """A message with its tenant context and the derived values several signals share."""
 
     __slots__ = (
-        "cache", "ctx", "exclamations", "from_domain", "from_internal", "from_known", "lexicon", "links", "msg",
+        "available", "cache", "ctx", "exclamations", "from_domain", "from_internal", "from_known", "lexicon", "links",
+        "msg",
         "phrase_counts", "reply_domain", "return_domain", "spaced", "subject_despaced",
     )
 
@@ -86,8 +87,9 @@ class MessageView:
         self.lexicon = lexicon
         self.from_domain = msg.from_.domain.lower()
         # asked by several signals: once per message (False without context)
-        self.from_internal = ctx.available and ctx.is_internal_domain(self.from_domain)
-        self.from_known = self.from_internal or (ctx.available and ctx.knows_domain(self.from_domain))
+        self.available = available = ctx.available
+        self.from_internal = available and ctx.is_internal_domain(self.from_domain)
+        self.from_known = self.from_internal or (available and ctx.knows_domain(self.from_domain))
         self.reply_domain = msg.reply_to.domain.lower() if msg.reply_to is not None else ""
         rp = msg.return_path or ""
         self.return_domain = rp[rp.rfind("@") + 1 :].lower() if "@" in rp else ""
