@@ -95,6 +95,7 @@ class _Partial:
     hits: tuple[str, ...]
     mature: bool
     gnn: _GNNRequest | None
+    t_us: int  # the message's time in µs (the state update reuses it)
 
     def row(self) -> FeatureRow:
         # array('d') converts the floats in one C loop; np.array(list) inspects each element
@@ -143,7 +144,7 @@ class FeatureBuilder:
         st = state.tenant(m.tenant)
         partial = self._partial(m, st)
         if learn:
-            st.observe(m)
+            st.observe(m, partial.t_us)
         if partial.gnn is not None:
             partial.gnn.fill(partial.values)
         return partial.row()
@@ -163,9 +164,10 @@ class FeatureBuilder:
         for i, m in enumerate(messages):
             try:
                 st = state.tenant(m.tenant)
-                partials.append(self._partial(m, st))
+                partial = self._partial(m, st)
+                partials.append(partial)
                 if learn:
-                    st.observe(m)
+                    st.observe(m, partial.t_us)
             except Exception as e:
                 if errors is None:
                     raise
@@ -196,7 +198,7 @@ class FeatureBuilder:
                 values[offset + self._rule_column[h]] = 1.0
         else:
             values.extend(self._no_hits)
-        return _Partial(values, signals, hits, mature, gnn)
+        return _Partial(values, signals, hits, mature, gnn, t_us)
 
     def _behaviour(self, m: Message, st: TenantState, t_us: int, history: float,
                    mature: bool) -> tuple[list[float], _GNNRequest | None]:

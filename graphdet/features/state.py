@@ -416,9 +416,10 @@ class TenantState:
 
     # ------------------------------------------------------------------ live deltas
 
-    def observe(self, m: Message) -> None:
-        """Learn from one message (after its decision): counts, new nodes, names, domains."""
-        t = _us(m.received_at)
+    def observe(self, m: Message, t_us: int | None = None) -> None:
+        """Learn from one message (after its decision): counts, new nodes, names, domains.
+        ``t_us``: the message's time in µs when the caller has it already."""
+        t = _us(m.received_at) if t_us is None else t_us
         if self.history_start_us is None or t < self.history_start_us:
             self.history_start_us = t
         sender_domain = m.from_.domain
