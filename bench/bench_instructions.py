@@ -71,7 +71,9 @@ def _child(artifacts: Path, log: Path, n: int, mode: str, high: int) -> None:
 
 
 def _count(args: argparse.Namespace, n: int) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    # one thread per library pool: idle BLAS/OpenMP workers spin, and valgrind counts their
+    # instructions too (which made repeated counts differ by ~2%)
+    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
            sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--high", str(args.high),
            "--mode", args.mode, "--artifacts", str(args.artifacts), "--log", str(args.log)]
