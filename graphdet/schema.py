@@ -13,6 +13,7 @@ difference between the two is itself a signal.
 from __future__ import annotations
 
 import enum
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ __all__ = [
     "Message",
     "Url",
     "Verdict",
+    "listed_parent",
     "normalize_addr",
 ]
 
@@ -101,6 +103,25 @@ def normalize_addr(addr: str) -> str:
     'jane.doe@example.com'
     """
     return addr.strip().strip("<>").strip().lower()
+
+
+def listed_parent(domain: str, listed: Container[str]) -> str | None:
+    """The nearest of ``domain`` and its parents (``a.b.com``, ``b.com``, ``com``; lower case,
+    no trailing dot) that is in ``listed``, else None. A plain loop: routing and the rules'
+    context ask this for every message.
+
+    >>> listed_parent("Mail.Example.com.", {"example.com"})
+    'example.com'
+    """
+    d = domain.lower().rstrip(".")
+    while d:
+        if d in listed:
+            return d
+        dot = d.find(".")
+        if dot < 0:
+            return None
+        d = d[dot + 1 :]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

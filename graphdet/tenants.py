@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from graphdet.exceptions import ConfigError
-from graphdet.schema import Direction
+from graphdet.schema import Direction, listed_parent
 
 __all__ = ["DEFAULT_TENANT", "TenantConfig", "TenantSpec", "dump_tenant_config", "load_tenant_config"]
 
@@ -62,16 +62,8 @@ class TenantConfig:
 
     def tenant_of_domain(self, domain: str) -> str | None:
         """The tenant owning ``domain`` or one of its parent domains, else None."""
-        d = domain.lower().rstrip(".")
-        while d:
-            t = self._by_domain.get(d)
-            if t is not None:
-                return t
-            dot = d.find(".")
-            if dot < 0:
-                return None
-            d = d[dot + 1 :]
-        return None
+        owned = listed_parent(domain, self._by_domain)
+        return None if owned is None else self._by_domain[owned]
 
     def route(self, sender_domain: str, recipient_domains: Sequence[str]) -> list[tuple[str, Direction]]:
         """The tenants a message belongs to, each with its direction for that tenant.

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
 
 from graphdet.rules.text import decode_domain, skeleton
+from graphdet.schema import listed_parent
 
 __all__ = [
     "EMPTY_CONTEXT",
@@ -110,19 +111,8 @@ def parent_domains(domain: str) -> Iterable[str]:
 
 
 def _parents_in(domain: str, domains: frozenset[str]) -> bool:
-    """One of :func:`parent_domains` of ``domain`` is in ``domains`` (the same walk, without
-    a generator: signals ask this several times per message)."""
-    if not domains:
-        return False
-    d = domain.lower().rstrip(".")
-    while d:
-        if d in domains:
-            return True
-        dot = d.find(".")
-        if dot < 0:
-            return False
-        d = d[dot + 1 :]
-    return False
+    """One of :func:`parent_domains` of ``domain`` is in ``domains``."""
+    return bool(domains) and listed_parent(domain, domains) is not None
 
 
 @dataclass(frozen=True)
