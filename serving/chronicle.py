@@ -121,6 +121,10 @@ _WAL_COUNTER = itertools.count()
 _Row = dict[str, Any]
 
 
+# what building a table from rows raises on a row that does not fit DECISION_SCHEMA
+_ROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError)
+
+
 class ChronicleError(GraphdetError):
     """The decision chronicle cannot be written, recovered or queried; names the folder/file."""
 
@@ -131,30 +135,56 @@ def _micros(value: datetime, what: str) -> int:
     return (value - _EPOCH) // _US
 
 
+def _text(value: object, what: str, message_id: object) -> str:
+    """``value`` as a string Parquet can store: a lone surrogate (JSON allows ``"\\ud800"``)
+    becomes its escape, text. Anything but a string is an error naming the field."""
+    if not isinstance(value, str):
+        raise ChronicleError(f"{what} of message {message_id!r:.80} must be a string, got {type(value).__name__}")
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _decision_row(decision: Decision, received_at: datetime, decided_at: datetime, features: Any) -> _Row:
+    """The chronicle row of one decision, every field checked and of the type its column holds
+    (so a row that enters the WAL can always be written to Parquet)."""
+    mid = decision.message_id
     vector: np.ndarray[Any, Any] | None = None
     if features is not None:
         vector = np.array(features, dtype="<f8")  # a copy: the caller may reuse its buffer
         if vector.ndim != 1:
             raise ChronicleError(
-                f"features for message {decision.message_id!r} must be one vector, got shape {vector.shape}"
+                f"features for message {mid!r:.80} must be one vector, got shape {vector.shape}"
             )
+    for what, value in (("received_at", received_at), ("decided_at", decided_at)):
+        if not isinstance(value, datetime):
+            raise ChronicleError(f"{what} of message {mid!r:.80} must be a datetime, got {type(value).__name__}")
+    try:
+        score = float(decision.score)
+        attribution = [[_text(f, "attribution feature", mid), float(c)] for f, c in decision.attribution]
+        versions = [[_text(n, "version name", mid), _text(v, "version", mid)] for n, v in decision.versions]
+    except (TypeError, ValueError) as e:
+        raise ChronicleError(f"decision of message {mid!r:.80} is malformed ({type(e).__name__}: {e})") from None
     return {
-        "message_id": decision.message_id,
-        "tenant": decision.tenant,
-        "received_at": _micros(received_at, f"received_at of message {decision.message_id!r}"),
-        "decided_at": _micros(decided_at, f"decided_at of message {decision.message_id!r}"),
-        "verdict": str(decision.verdict),
-        "category": str(decision.category),
-        "score": float(decision.score),
+        "message_id": _text(mid, "message_id", mid),
+        "tenant": _text(decision.tenant, "tenant", mid),
+        "received_at": _micros(received_at, f"received_at of message {mid!r:.80}"),
+        "decided_at": _micros(decided_at, f"decided_at of message {mid!r:.80}"),
+        "verdict": _text(str(decision.verdict), "verdict", mid),
+        "category": _text(str(decision.category), "category", mid),
+        "score": score,
         "degraded": bool(decision.degraded),
-        "degraded_reason": decision.degraded_reason,
-        "rule_hits": list(decision.rule_hits),
-        "reasons": list(decision.reasons),
-        "attribution": [[f, float(c)] for f, c in decision.attribution],
-        "versions": [[n, v] for n, v in decision.versions],
+        "degraded_reason": _text(decision.degraded_reason, "degraded_reason", mid),
+        "rule_hits": [_text(h, "rule hit", mid) for h in decision.rule_hits],
+        "reasons": [_text(r, "reason", mid) for r in decision.reasons],
+        "attribution": attribution,
+        "versions": versions,
         "features": vector,
-        "feature_schema": dict(decision.versions).get("features", ""),
+        "feature_schema": _text(dict(versions).get("features", ""), "feature schema", mid),
     }
 
 
@@ -257,21 +287,23 @@ def _lock_existing(path: Path) -> int | None:
     return fd
 
 
-def _read_wal(path: Path) -> tuple[list[str], list[_Row]]:
-    """The header's feature names and the complete rows of one WAL; a torn last line is dropped."""
+def _read_wal(path: Path) -> tuple[list[str], list[_Row], list[tuple[int, bytes, str]]]:
+    """The header's feature names, the complete rows of one WAL, and its unreadable lines
+    (line number, bytes, why); a torn last line is dropped (its append never returned)."""
     data = path.read_bytes()
     lines = data.split(b"\n")
     if lines[-1]:
         logger.warning("%s: dropping a torn last line (%d bytes): its append never returned", path, len(lines[-1]))
     complete = lines[:-1]
     if not complete:
-        return [], []
+        return [], [], []
     try:
         header = json.loads(complete[0])
         names = [str(n) for n in header["feature_names"]]
     except (ValueError, KeyError, TypeError) as e:
-        raise ChronicleError(f"{path}:1: not a chronicle WAL header ({e}); the WAL is left in place") from e
+        raise ChronicleError(f"{path}:1: not a chronicle WAL header ({e})") from e
     rows: list[_Row] = []
+    bad: list[tuple[int, bytes, str]] = []
     for lineno, line in enumerate(complete[1:], start=2):
         try:
             row = json.loads(line)
@@ -280,9 +312,10 @@ def _read_wal(path: Path) -> tuple[list[str], list[_Row]]:
             if row["features"] is not None:
                 row["features"] = np.frombuffer(base64.b64decode(row["features"], validate=True), dtype="<f8")
         except (ValueError, KeyError, TypeError) as e:
-            raise ChronicleError(f"{path}:{lineno}: corrupt WAL line ({e}); the WAL is left in place") from e
+            bad.append((lineno, line, f"{path}:{lineno}: corrupt WAL line ({type(e).__name__}: {e})"))
+            continue
         rows.append(row)
-    return names, rows
+    return names, rows, bad
 
 
 @dataclass
@@ -323,6 +356,7 @@ class DecisionLog:
         self._wal: _Wal | None = None
         self._pending: list[_Wal] = []  # swapped out, parts not yet (all) written
         self._open = False
+        self.quarantined_ = 0  # WAL lines set aside in quarantine-*.jsonl (unreadable or unstorable)
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> DecisionLog:
@@ -423,7 +457,8 @@ class DecisionLog:
                     self._wal = None
             while self._pending:
                 wal = self._pending[0]
-                self._write_parts(wal.wal_id, wal.rows, wal.feature_names)  # raises: stays pending
+                bad = self._write_parts(wal.wal_id, wal.rows, wal.feature_names)  # raises: stays pending
+                self._quarantine(wal.wal_id, [(r["seq"], _wal_line(r), why) for r, why in bad])
                 self._pending.pop(0)
                 self._retire_wal(wal.path, wal.fd)
 
@@ -450,19 +485,54 @@ class DecisionLog:
             self._wal = _Wal(wal_id, path, fd, self._names)
             return self._wal
 
-    def _write_parts(self, wal_id: str, rows: Sequence[_Row], feature_names: Sequence[str]) -> None:
+    def _write_parts(self, wal_id: str, rows: Sequence[_Row], feature_names: Sequence[str]) -> list[tuple[_Row, str]]:
+        """Write ``rows`` as parts; returns the rows no Parquet table can hold, with why (the
+        others are written). An I/O failure raises :class:`ChronicleError` (the rows stay in the WAL)."""
+        unwritable: list[tuple[_Row, str]] = []
         for start in range(0, len(rows), self.rotate_rows):
             chunk = rows[start : start + self.rotate_rows]
+            try:
+                table = _rows_to_table(chunk, wal_id, feature_names)
+            except _ROW_ERRORS:  # some row does not fit the schema: keep the rest, set it aside
+                good = []
+                for r in chunk:
+                    try:
+                        _rows_to_table([r], wal_id, feature_names)
+                    except _ROW_ERRORS as e:
+                        unwritable.append((r, f"{type(e).__name__}: {e}"))
+                    else:
+                        good.append(r)
+                if not good:
+                    continue
+                chunk, table = good, _rows_to_table(good, wal_id, feature_names)
             name = f"decisions-{wal_id}-{chunk[0]['seq']:09d}.parquet"
             final, tmp = self._folder / name, self._folder / f".{name}.tmp"
             try:
-                pq.write_table(_rows_to_table(chunk, wal_id, feature_names), tmp)
+                pq.write_table(table, tmp)
                 os.replace(tmp, final)
             except (OSError, pa.ArrowException) as e:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise ChronicleError(f"cannot write chronicle part {final}: {e}; its rows stay in the WAL") from e
             logger.debug("wrote %d decisions to %s", len(chunk), final)
+        return unwritable
+
+    def _quarantine(self, wal_id: str, items: Sequence[tuple[int, bytes, str]]) -> None:
+        """Set aside WAL lines that cannot become rows (seq or line number, the line, why) in
+        ``quarantine-<wal id>.jsonl``: not in the ``decisions`` view, never lost, counted."""
+        if not items:
+            return
+        path = self._folder / f"quarantine-{wal_id}.jsonl"
+        lines = b"".join(
+            json.dumps({"wal": wal_id, "at": at, "reason": why,
+                        "line": line.rstrip(b"\n").decode("utf-8", "backslashreplace")}).encode() + b"\n"
+            for at, line, why in items
+        )
+        with open(path, "ab") as f:
+            f.write(lines)
+        self.quarantined_ += len(items)
+        logger.error("chronicle: %d decision(s) of wal-%s cannot be stored as Parquet rows; set aside in %s "
+                     "(first: %s)", len(items), wal_id, path, items[0][2])
 
     def _retire_wal(self, path: Path, fd: int) -> None:
         """Remove a WAL whose rows are all in parts; the lock goes only after the unlink."""
@@ -484,21 +554,29 @@ class DecisionLog:
             fd = _lock_existing(path)
             if fd is None:
                 continue  # a live writer's, or another process recovered it just now
+            wal_id = path.name[len("wal-") : -len(".jsonl")]
             try:
-                wal_id = path.name[len("wal-") : -len(".jsonl")]
-                names, rows = _read_wal(path)
+                try:
+                    names, rows, corrupt = _read_wal(path)
+                except ChronicleError as e:  # no header: nothing in it can be read as rows
+                    whole = path.read_bytes()
+                    self._quarantine(wal_id, [(i + 1, line, str(e)) for i, line in enumerate(whole.split(b"\n"))
+                                              if line])
+                    names, rows, corrupt = [], [], []
                 for tmp in self._folder.glob(f".decisions-{wal_id}-*.parquet.tmp"):
                     tmp.unlink(missing_ok=True)
                 done = self._written_seqs(wal_id)
                 missing = [r for r in rows if r["seq"] not in done]
-                self._write_parts(wal_id, missing, names)
+                bad = self._write_parts(wal_id, missing, names)
+                self._quarantine(wal_id, corrupt + [(r["seq"], _wal_line(r), why) for r, why in bad])
             except BaseException:
                 os.close(fd)
                 raise
             self._retire_wal(path, fd)
-            recovered += len(missing)
+            recovered += len(missing) - len(bad)
             skipped = len(rows) - len(missing)
-            logger.info("recovered %d decisions from %s (%d were already in parts)", len(missing), path, skipped)
+            logger.info("recovered %d decisions from %s (%d were already in parts, %d set aside)",
+                        len(missing) - len(bad), path, skipped, len(bad) + len(corrupt))
         return recovered
 
     def _written_seqs(self, wal_id: str) -> set[int]:

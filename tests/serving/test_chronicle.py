@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
 import os
@@ -295,9 +297,77 @@ def test_a_live_writers_wal_is_never_recovered_by_another_log(tmp_path: Path) ->
     assert_rows_are(tmp_path, range(4))
 
 
-def test_corrupt_wal_line_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+def _wal_with(tmp_path: Path, lines: list[str]) -> Path:
+    """A dead writer's WAL (no live lock) holding ``lines`` after the header; rows 0, 1 valid."""
+    with DecisionLog(tmp_path / "src", feature_names=NAMES) as src:
+        for i in range(2):
+            append(src, i)
+        wal = src._wal
+        assert wal is not None
+        good = wal.path.read_bytes()
+        src._wal = None  # leave the WAL behind, as a killed writer does
+        os.close(wal.fd)
+    path = tmp_path / "wal-20250101T000000000000Z-1-0.jsonl"
+    path.write_bytes(good + "".join(line + "\n" for line in lines).encode())
+    return path
+
+
+def test_corrupt_wal_lines_are_quarantined_with_file_and_line_and_the_rest_recovered(tmp_path: Path) -> None:
+    """Recovery never refuses to open (a service could not start): a line that is no row goes
+    to quarantine-<wal>.jsonl with its reason, counted; the good rows become parts."""
+    wal = _wal_with(tmp_path, ["not json", '{"seq": "x"}'])
+    with DecisionLog(tmp_path) as log:
+        assert log.recovered_ == 2 and log.quarantined_ == 2
+    assert_rows_are(tmp_path, range(2))
+    assert not wal.exists()
+    quarantine = tmp_path / "quarantine-20250101T000000000000Z-1-0.jsonl"
+    held = [json.loads(x) for x in quarantine.read_text().splitlines()]
+    assert [(q["at"], q["line"]) for q in held] == [(4, "not json"), (5, '{"seq": "x"}')]
+    assert all("wal-20250101T000000000000Z-1-0.jsonl:" in q["reason"] and "corrupt WAL line" in q["reason"]
+               for q in held)
+
+
+def test_a_row_parquet_cannot_hold_is_quarantined_and_the_others_written(tmp_path: Path) -> None:
+    wal = _wal_with(tmp_path, ['{"seq": 2, "message_id": "<x>", "score": "not a number", "features": null}'])
+    with DecisionLog(tmp_path) as log:
+        assert log.recovered_ == 2 and log.quarantined_ == 1
+    assert_rows_are(tmp_path, range(2))
+    assert not wal.exists()
+    quarantine = tmp_path / "quarantine-20250101T000000000000Z-1-0.jsonl"
+    (held,) = [json.loads(x) for x in quarantine.read_text().splitlines()]
+    assert held["at"] == 2 and '"not a number"' in held["line"]
+
+
+def test_a_wal_without_header_is_quarantined_whole(tmp_path: Path) -> None:
     wal = tmp_path / "wal-20250101T000000000000Z-1-0.jsonl"
-    wal.write_text('{"chronicle": "1", "feature_names": []}\nnot json\n')
-    with pytest.raises(ChronicleError, match=r"wal-20250101T000000000000Z-1-0.jsonl:2: corrupt WAL line"):
-        DecisionLog(tmp_path).open()
-    assert wal.exists()
+    wal.write_text("garbage header\n{}\n")
+    with DecisionLog(tmp_path) as log:
+        assert log.quarantined_ == 2
+    assert not wal.exists() and read_decisions(tmp_path).num_rows == 0
+    held = (tmp_path / "quarantine-20250101T000000000000Z-1-0.jsonl").read_text().splitlines()
+    assert len(held) == 2 and "not a chronicle WAL header" in json.loads(held[0])["reason"]
+
+
+def test_text_that_is_not_utf8_is_stored_escaped_and_never_blocks_a_flush(tmp_path: Path) -> None:
+    """A lone surrogate (JSON's "\\ud800") in an id or a reason is stored as its escape: before,
+    it made every flush fail and kept all later rows out of Parquet."""
+    with DecisionLog(tmp_path, flush_rows=2) as log:
+        d = make_decision(0)
+        odd = dataclasses.replace(d, message_id="\ud800abc", reasons=("name \udcff",))
+        log.append(odd, received_at=received(0), decided_at=decided(0), features=features(0))
+        for i in range(1, 4):
+            append(log, i)
+    rows = read_decisions(tmp_path).to_pylist()
+    assert len(rows) == 4 and log.quarantined_ == 0
+    assert rows[0]["message_id"] == "\\ud800abc" and rows[0]["reasons"] == ["name \\udcff"]
+
+
+@pytest.mark.parametrize("field", ["message_id", "tenant", "reasons"])
+def test_a_decision_of_the_wrong_shape_is_refused_at_append_naming_the_field(tmp_path: Path, field: str) -> None:
+    d = make_decision(1)
+    bad = dataclasses.replace(d, **{field: None if field != "reasons" else (None,)})
+    with DecisionLog(tmp_path) as log:
+        with pytest.raises(ChronicleError, match="must be a string, got NoneType"):
+            log.append(bad, received_at=received(1), decided_at=decided(1))
+        append(log, 2)  # the log goes on
+    assert_rows_are(tmp_path, [2])
