@@ -52,6 +52,7 @@ from graphdet.policy import Policy, load_policy
 from graphdet.rules import RuleSet, load_rules
 from graphdet.schema import Category, Decision, Message, Verdict
 from graphdet.tenants import TenantConfig, load_tenant_config
+from graphdet.versions import artifact_versions
 
 __all__ = ["DecisionEngine", "ServingConfig"]
 
@@ -63,12 +64,17 @@ _SEVERE = ("high", "critical")
 @dataclass(frozen=True)
 class ServingConfig:
     """``learn``: update OnlineState after each decision. ``fail_open``: an undecidable
-    message is SAFE (else SUSPICIOUS). ``chronicle``: folder of the decision log (None: off)."""
+    message is SAFE (else SUSPICIOUS). ``chronicle``: folder of the decision log (None: off).
+    ``top_k``: attributions a flagged decision carries. ``years``: a message received outside
+    these years (inclusive; by default 1990-2100, those ingest takes from a Received or Date
+    header) gets an error decision and teaches the state nothing (one message dated year 1
+    would otherwise make its tenant look 2,000 years old)."""
 
     learn: bool = True
     fail_open: bool = True
     chronicle: Path | None = None
     top_k: int = 5
+    years: tuple[int, int] = (1990, 2100)
 
 
 @dataclass
@@ -83,7 +89,7 @@ class _Bundle:
     fingerprint: str
     degraded: tuple[str, ...] = ()
     snapshot_version: str = ""
-    model_version: str = ""
+    known_tenants: frozenset[str] | None = None  # None: no tenant config, any tenant is learnt
 
 
 def _fingerprint(root: Path) -> str:
@@ -105,11 +111,20 @@ def _fingerprint(root: Path) -> str:
 
 
 def _snapshot(root: Path, executives: dict[str, tuple[str, ...]]) -> tuple[OnlineState, str, list[str]]:
-    """OnlineState from the artifacts' snapshot; GNN problems degrade only the GNN."""
+    """OnlineState from the artifacts' snapshot; a snapshot that does not load (of any shape)
+    starts every tenant cold, GNN problems degrade only the GNN."""
     try:
-        snap = load_snapshot(root / "snapshot", verify=False)
+        return _load_state(root, executives)
     except GraphdetError as e:
         return OnlineState({}), "", [f"snapshot unavailable ({e}); every tenant starts cold"]
+    except Exception as e:  # a manifest or table of a shape no check foresaw: still no crash
+        logger.exception("snapshot of %s does not load", root)
+        return OnlineState({}), "", [f"snapshot unavailable ({root / 'snapshot'}: {type(e).__name__}: {e}); "
+                                     "every tenant starts cold"]
+
+
+def _load_state(root: Path, executives: dict[str, tuple[str, ...]]) -> tuple[OnlineState, str, list[str]]:
+    snap = load_snapshot(root / "snapshot", verify=False)
     bad_tables: list[str] = []
     bad_gnn: list[str] = []
     for relpath, meta in snap.manifest["files"].items():
@@ -130,13 +145,13 @@ def _snapshot(root: Path, executives: dict[str, tuple[str, ...]]) -> tuple[Onlin
     return state, snap.version, problems
 
 
-def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | None = None) -> _Bundle:
+def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | None = None, *,
+           top_k: int = 5) -> _Bundle:
     fingerprint = _fingerprint(root)
     if tenants is None:
         tenants = load_tenant_config(root / "tenants.yaml" if (root / "tenants.yaml").exists() else None)
     ruleset = load_rules(root / "rules")
     degraded: list[str] = []
-    model_version = ""
     decider: Decider | None = None
     policy = load_policy(root / "policy" if (root / "policy").is_dir() else None)
     settings_error: GraphdetError | None = None
@@ -154,31 +169,53 @@ def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | 
                 f"{builder.schema.version} ({len(builder.schema.names)}): retrain after changing rules"
             )
         reasons = ReasonBook.load(root / "reasons.yaml", {r.id: r.description for r in ruleset.rules}, builder.schema)
-        model_version = "m-" + sha256_file(root / "model" / "binary.txt")[:12]
-        decider = Decider(combiner, policy, reasons, ruleset)
+        decider = Decider(combiner, policy, reasons, ruleset, top_k=top_k)
     except GraphdetError as e:
         degraded.append(f"model unavailable ({e}); rules decide alone")
+    except Exception as e:  # a model folder of a shape no check foresaw (JSON of the wrong shape...)
+        logger.exception("model of %s does not load", root)
+        degraded.append(f"model unavailable ({root / 'model'}: {type(e).__name__}: {e}); rules decide alone")
     executives = {t.name: t.executives for t in tenants.tenants}
     snapshot_version = previous.snapshot_version if previous else ""
-    if previous is not None and (root / "snapshot" / "current").exists() and \
-            (root / "snapshot" / "current").read_text().strip() == previous.snapshot_version:
+    if previous is not None and _pointer(root) == previous.snapshot_version != "":
         state = previous.state  # same snapshot: keep the live deltas learnt since
         degraded += [d for d in previous.degraded if d.startswith(("snapshot", "GNN"))]
     else:
         state, snapshot_version, problems = _snapshot(root, executives)
         degraded += problems
-    versions = (
-        ("snapshot", snapshot_version or "none"),
-        ("model", model_version or "none"),
-        ("rules", ruleset.version),
-        ("features", builder.schema.version),
-    )
+    versions = artifact_versions(root, snapshot=snapshot_version, model_loaded=decider is not None,
+                                 rules=ruleset.version, features=builder.schema.version)
     if decider is not None:
         decider.versions = versions
     for d in degraded:
         logger.warning("degraded: %s", d)
+    # with a tenant config, a message for a tenant it does not name (nor the snapshot) is decided
+    # cold and teaches nothing: a misrouted or forged tenant must not grow the state
+    known = frozenset(t.name for t in tenants.tenants) | frozenset(state.tenants) if tenants.configured else None
     return _Bundle(ruleset, builder, decider, state, tenants, policy, versions, fingerprint, tuple(degraded),
-                   snapshot_version, model_version)
+                   snapshot_version, known)
+
+
+def _pointer(root: Path) -> str:
+    """The snapshot version ``snapshot/current`` names ("" when missing or unreadable)."""
+    try:
+        return (root / "snapshot" / "current").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _degradation(reason: str) -> str:
+    """The kind of a degradation: what is unavailable ("snapshot", "GNN", "model")."""
+    return reason.split(" ", 1)[0]
+
+
+def _text(value: object, what: str) -> str:
+    """``value`` if it is a string, else a placeholder naming its type (error decisions only)."""
+    return value if isinstance(value, str) else f"<invalid {what}: {type(value).__name__}>"
+
+
+def _stranger(tenant: str) -> str:
+    return f"tenant {tenant!r} is in neither the tenant config nor the snapshot: decided cold, not learnt"
 
 
 @dataclass
@@ -186,6 +223,7 @@ class _Pending:
     message: Message
     row: FeatureRow | None = None
     error: str = ""
+    stranger: bool = False  # a tenant the artifacts do not know
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -199,6 +237,7 @@ class DecisionEngine:
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._tenants_override: TenantConfig | None = None
+        self._refused = ""  # fingerprint of artifacts a reload would not take
         self.chronicle: Any = None
         if config.chronicle is not None:
             from serving.chronicle import DecisionLog
@@ -221,7 +260,8 @@ class DecisionEngine:
         root = Path(artifacts)
         if not root.is_dir():
             raise GraphdetError(f"artifacts folder {root} does not exist")
-        engine = cls(root, _build(root, tenants=tenants), config or ServingConfig())
+        config = config or ServingConfig()
+        engine = cls(root, _build(root, tenants=tenants, top_k=config.top_k), config)
         pa.default_memory_pool().release_unused()  # the snapshot's load buffers (~40 MB on a 1M-edge tenant)
         engine._tenants_override = tenants
         return engine
@@ -242,45 +282,89 @@ class DecisionEngine:
         return self._bundle.degraded
 
     def reload(self) -> bool:
-        """Swap in a new bundle if the artifacts changed; True if swapped. A bundle that does
-        not load (e.g. broken rules) keeps the current one and logs why."""
+        """Swap in a new bundle if the artifacts changed; True if swapped.
+
+        The current bundle stays, and the reason is logged, when the new artifacts do not load
+        (e.g. broken rules) or load *more degraded* than the current ones (a model or snapshot
+        published half-written or corrupt): a bad publish must not turn a working model into
+        rules alone. The same artifacts are not tried again until they change."""
         with self._reload_lock:
             current = self._bundle
-            if _fingerprint(self.root) == current.fingerprint:
+            fingerprint = _fingerprint(self.root)
+            if fingerprint in (current.fingerprint, self._refused):
                 return False
             try:
-                new = _build(self.root, previous=current, tenants=self._tenants_override)
-            except GraphdetError as e:
+                new = _build(self.root, previous=current, tenants=self._tenants_override, top_k=self.config.top_k)
+            except Exception as e:
+                if not isinstance(e, GraphdetError):
+                    logger.exception("reload of %s raised", self.root)
                 logger.error("reload of %s failed, keeping versions %s: %s", self.root, dict(current.versions), e)
+                self._refused = fingerprint
+                return False
+            worse = [d for d in new.degraded if _degradation(d) not in {_degradation(c) for c in current.degraded}]
+            if worse:
+                logger.error("reload of %s refused, keeping versions %s: the new artifacts are degraded: %s",
+                             self.root, dict(current.versions), "; ".join(worse))
+                self._refused = new.fingerprint
                 return False
             self._bundle = new  # one reference assignment: atomic for readers
+            self._refused = ""
             logger.info("hot-swapped to %s", dict(new.versions))
             return True
 
     # ------------------------------------------------------------------ deciding
+
+    def _malformed(self, m: Message) -> str:
+        """Why ``m`` cannot be decided as given ("" when it can): the fields a decision and the
+        chronicle are keyed on, and a plausible time (checked before the state sees it)."""
+        if not isinstance(m, Message):
+            return f"malformed message: expected a Message, got {type(m).__name__}"
+        if not isinstance(m.message_id, str):
+            return f"malformed message: message_id must be a string, got {type(m.message_id).__name__}"
+        if not isinstance(m.tenant, str):
+            return f"malformed message {m.message_id!r}: tenant must be a string, got {type(m.tenant).__name__}"
+        t = m.received_at
+        if not isinstance(t, datetime) or t.tzinfo is None:  # (runs per message: no utcoffset() call)
+            return f"malformed message {m.message_id!r}: received_at must be a timezone-aware datetime, got {t!r:.60}"
+        first, last = self.config.years
+        if not first <= t.year <= last:
+            return (f"implausible received_at {t.isoformat()} of message {m.message_id!r}: not in the years "
+                    f"{first}-{last}")
+        return ""
 
     def decide(self, message: Message) -> Decision:
         """One message: :meth:`decide_batch` of ``[message]`` (the same decision) without the
         batch's bookkeeping."""
         bundle = self._bundle  # read once: one set of versions
         row: FeatureRow | None = None
-        try:
-            with self._lock:
-                row = bundle.builder.one(message, bundle.state, learn=self.config.learn)
-        except Exception as e:
-            logger.exception("cannot build features of %s", message.message_id)
-            d = self._error_decision(message.message_id, message.tenant, f"error: {type(e).__name__}: {e}", bundle)
+        problem = self._malformed(message)
+        if problem:
+            d = self._invalid_decision(message, f"error: {problem}", bundle)
         else:
+            known = bundle.known_tenants
+            stranger = known is not None and message.tenant not in known
             try:
-                d = (bundle.decider.decide_one(message, row) if bundle.decider is not None
-                     else self._rules_only(message, row, bundle))
+                if stranger:  # decided cold on a state of its own, learnt by none
+                    row = bundle.builder.one(message, OnlineState({}), learn=False)
+                else:
+                    with self._lock:
+                        row = bundle.builder.one(message, bundle.state, learn=self.config.learn)
             except Exception as e:
-                logger.exception("scoring failed for %s", message.message_id)
-                d = self._error_decision(message.message_id, message.tenant,
-                                         f"error: scoring failed: {type(e).__name__}: {e}", bundle)
+                logger.exception("cannot build features of %s", message.message_id)
+                d = self._error_decision(message.message_id, message.tenant, f"error: {type(e).__name__}: {e}",
+                                         bundle)
             else:
-                if bundle.degraded:
-                    d = replace(d, degraded=True, degraded_reason="; ".join(bundle.degraded))
+                try:
+                    d = (bundle.decider.decide_one(message, row) if bundle.decider is not None
+                         else self._rules_only(message, row, bundle))
+                except Exception as e:
+                    logger.exception("scoring failed for %s", message.message_id)
+                    d = self._error_decision(message.message_id, message.tenant,
+                                             f"error: scoring failed: {type(e).__name__}: {e}", bundle)
+                else:
+                    reasons = (*bundle.degraded, _stranger(message.tenant)) if stranger else bundle.degraded
+                    if reasons:
+                        d = replace(d, degraded=True, degraded_reason="; ".join(reasons))
         self._chronicle(d, message, row)
         return d
 
@@ -288,27 +372,47 @@ class DecisionEngine:
         """Parse RFC 5322 bytes, assign tenants from the artifacts' tenant config, decide.
 
         One decision per tenant the message reaches; an unparseable message gives one error
-        decision (never an exception).
+        decision (never an exception), chronicled like any other.
         """
         bundle = self._bundle
         try:
             messages = parse_message(raw, bundle.tenants)
         except RecordError as e:
             mid = "<unparsed-" + hashlib.sha256(raw).hexdigest()[:16] + ">"
-            return [self._error_decision(mid, "", f"unparseable message: {e}", bundle)]
+            d = self._error_decision(mid, "", f"unparseable message: {e}", bundle)
+            self._record(d, None, None)
+            return [d]
         return self.decide_batch(messages)
 
     def decide_batch(self, messages: Sequence[Message]) -> list[Decision]:
         """Decide several messages with one booster call; state learns them in order."""
         bundle = self._bundle  # read once: one set of versions for the whole batch
         pending = [_Pending(m) for m in messages]
+        for p in pending:
+            problem = self._malformed(p.message)
+            if problem:
+                p.error = f"error: {problem}"
+        known = bundle.known_tenants
+        valid: list[_Pending] = []
+        strangers: list[_Pending] = []
+        for p in pending:
+            if not p.error:
+                (strangers if known is not None and p.message.tenant not in known else valid).append(p)
         errors: dict[int, str] = {}
         with self._lock:
-            rows = bundle.builder.rows(messages, bundle.state, learn=self.config.learn, errors=errors)
-        for i, (p, row) in enumerate(zip(pending, rows, strict=True)):
+            rows = bundle.builder.rows([p.message for p in valid], bundle.state, learn=self.config.learn,
+                                       errors=errors)
+        for i, (p, row) in enumerate(zip(valid, rows, strict=True)):
             p.row = row
             if i in errors:
                 p.error = f"error: {errors[i]}"
+        if strangers:  # decided cold on a state of their own, learnt by none
+            errors = {}
+            rows = bundle.builder.rows([p.message for p in strangers], OnlineState({}), learn=False, errors=errors)
+            for i, (p, row) in enumerate(zip(strangers, rows, strict=True)):
+                p.row, p.stranger = row, True
+                if i in errors:
+                    p.error = f"error: {errors[i]}"
         ok = [p for p in pending if p.row is not None]
         decided: dict[int, Decision] = {}
         try:
@@ -325,9 +429,10 @@ class DecisionEngine:
         for p in pending:
             d = decided.get(id(p))
             if d is None:
-                d = self._error_decision(p.message.message_id, p.message.tenant, p.error or "error: undecided", bundle)
-            elif bundle.degraded:
-                d = replace(d, degraded=True, degraded_reason="; ".join(bundle.degraded))
+                d = self._invalid_decision(p.message, p.error or "error: undecided", bundle)
+            elif bundle.degraded or p.stranger:
+                reasons = (*bundle.degraded, _stranger(p.message.tenant)) if p.stranger else bundle.degraded
+                d = replace(d, degraded=True, degraded_reason="; ".join(reasons))
             out.append(d)
             self._chronicle(d, p.message, p.row)
         return out
@@ -335,11 +440,21 @@ class DecisionEngine:
     def _chronicle(self, d: Decision, m: Message, row: FeatureRow | None) -> None:
         if self.chronicle is None:
             return
+        t = getattr(m, "received_at", None)
+        self._record(d, t if isinstance(t, datetime) and t.utcoffset() is not None else None, row)
+
+    def _record(self, d: Decision, received_at: datetime | None, row: FeatureRow | None) -> None:
+        """Append ``d`` to the chronicle (``received_at`` None: not known, the decision time is
+        recorded). A chronicle failure is logged loudly; the decision stands."""
+        if self.chronicle is None:
+            return
+        now = datetime.now(UTC)
         try:
-            self.chronicle.append(d, received_at=m.received_at, decided_at=datetime.now(UTC),
+            self.chronicle.append(d, received_at=received_at or now, decided_at=now,
                                   features=row.values if row is not None else None)
-        except GraphdetError as e:  # the decision stands; the chronicle problem is loud
-            logger.error("chronicle append failed for %s: %s", d.message_id, e)
+        except Exception as e:
+            logger.error("chronicle append failed for %s: %s: %s", d.message_id, type(e).__name__, e,
+                         exc_info=not isinstance(e, GraphdetError))
 
     def record_feedback(self, message: Message, category: Category | str) -> bool:
         """Late feedback: ``message`` turned out to be ``category``. An attack marks its
@@ -375,6 +490,11 @@ class DecisionEngine:
             reasons=tuple(f"rule {r.id}: {r.description}" for r in (hard or severe)[:5]),
             rule_hits=row.hits, versions=bundle.versions,
         )
+
+    def _invalid_decision(self, m: Message, reason: str, bundle: _Bundle) -> Decision:
+        """The error decision of a message whose id or tenant may not even be strings."""
+        return self._error_decision(_text(getattr(m, "message_id", None), "message_id"),
+                                    _text(getattr(m, "tenant", None), "tenant"), reason, bundle)
 
     def _error_decision(self, message_id: str, tenant: str, reason: str, bundle: _Bundle) -> Decision:
         verdict = Verdict.SAFE if self.config.fail_open else Verdict.SUSPICIOUS

@@ -31,12 +31,13 @@ from graphdet.combiner import Combiner, Decider, ReasonBook
 from graphdet.combiner.pipeline import ruleset_version
 from graphdet.eval.data import EvalError, feature_matrix
 from graphdet.features import FeatureBuilder, FeatureRow, OnlineState, replay
-from graphdet.graph.snapshot import current_version, sha256_file
+from graphdet.graph.snapshot import current_version
 from graphdet.messagelog import read_messages, table_to_messages
 from graphdet.policy import Policy, load_policy
 from graphdet.rules import RuleSet, Signals, load_rules
 from graphdet.schema import Address, Message
 from graphdet.tenants import TenantConfig, load_tenant_config
+from graphdet.versions import artifact_versions
 
 __all__ = ["DecisionStack", "ReplayRows", "feature_rows", "load_stack", "logged_rows", "rerun_rows"]
 
@@ -83,12 +84,8 @@ def load_stack(artifacts: str | Path) -> DecisionStack:
                         f"feature schema {builder.schema.version} ({len(builder.schema.names)})")
     reasons = ReasonBook.load(root / "reasons.yaml", {r.id: r.description for r in ruleset.rules}, builder.schema)
     policy = load_policy(root / "policy" if (root / "policy").is_dir() else None)
-    versions = (
-        ("snapshot", current_version(root / "snapshot") or "none"),
-        ("model", "m-" + sha256_file(root / "model" / "binary.txt")[:12]),
-        ("rules", ruleset_version(ruleset)),
-        ("features", builder.schema.version),
-    )
+    versions = artifact_versions(root, snapshot=current_version(root / "snapshot") or "", model_loaded=True,
+                                 rules=ruleset_version(ruleset), features=builder.schema.version)
     return DecisionStack(root, ruleset, builder, combiner, policy, reasons, tenants, versions)
 
 

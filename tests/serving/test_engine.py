@@ -275,3 +275,143 @@ def test_missing_artifacts_folder_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(GraphdetError, match="does not exist"):
         DecisionEngine.load(tmp_path / "nope")
+
+
+def _sender_count(engine: DecisionEngine, tenant: str) -> int:
+    return sum(engine._bundle.state.tenant(tenant).sent)
+
+
+def test_messages_with_unusable_keys_or_times_get_error_decisions_and_teach_nothing(
+    artifacts: Path, world: World, tmp_path: Path
+) -> None:
+    """An id or tenant that is no string, a time without zone, or a time outside the plausible
+    window (one message dated year 1 made a tenant 739,000 days old) is an error decision, is
+    chronicled once, and leaves the state as it was; the good messages around it are decided."""
+    from datetime import UTC
+
+    engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=tmp_path / "chronicle"))
+    good = world.stream[0]
+    bad = [
+        dataclasses.replace(good, message_id=None),  # type: ignore[arg-type]
+        dataclasses.replace(good, tenant=None),  # type: ignore[arg-type]
+        dataclasses.replace(good, received_at="2026-01-01T00:00:00Z"),  # type: ignore[arg-type]
+        dataclasses.replace(good, received_at=good.received_at.replace(tzinfo=None)),
+        dataclasses.replace(good, received_at=datetime(1, 1, 2, tzinfo=UTC)),
+        dataclasses.replace(good, received_at=datetime(2200, 1, 1, tzinfo=UTC)),
+    ]
+    before = _sender_count(engine, good.tenant)
+    history = engine._bundle.state.tenant(good.tenant).history_start_us
+    batch = engine.decide_batch([*bad, good])
+    singles = [engine.decide(m) for m in bad]
+    for d in [*batch[:-1], *singles]:
+        assert d.degraded and d.degraded_reason.startswith("error: ") and math.isnan(d.score)
+        assert d.verdict is Verdict.SAFE and isinstance(d.message_id, str) and isinstance(d.tenant, str)
+    reasons = [d.degraded_reason for d in batch[:-1]]
+    assert "message_id must be a string, got NoneType" in reasons[0] and "<invalid message_id" in batch[0].message_id
+    assert "tenant must be a string" in reasons[1]
+    assert all("timezone-aware datetime" in r for r in reasons[2:4])
+    assert all("implausible received_at" in r for r in reasons[4:6])
+    assert not batch[-1].degraded_reason.startswith("error:")
+    assert _sender_count(engine, good.tenant) == before + 1  # only the good message was learnt
+    assert engine._bundle.state.tenant(good.tenant).history_start_us == history
+    engine.close()
+    logged = read_decisions(tmp_path / "chronicle")
+    assert logged.num_rows == len(batch) + len(singles)  # every decision, the error ones too
+
+
+def test_an_unparseable_raw_message_is_chronicled(artifacts: Path, tmp_path: Path) -> None:
+    engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=tmp_path / "chronicle"))
+    (d,) = engine.decide_raw(b"\x00\x01 not mail")
+    engine.close()
+    (row,) = read_decisions(tmp_path / "chronicle").to_pylist()
+    assert row["message_id"] == d.message_id and "unparseable message" in row["degraded_reason"]
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("model/combiner.json", b"{}"),
+    ("model/combiner.json", b"[]"),
+    ("model/combiner.json", b"\xff\xfe not utf-8"),
+])
+def test_a_model_file_of_any_shape_degrades_to_the_rules(artifacts: Path, world: World, name: str,
+                                                          content: bytes) -> None:
+    (artifacts / name).write_bytes(content)
+    engine = DecisionEngine.load(artifacts)
+    d = engine.decide(world.stream[0])
+    assert d.degraded and "model unavailable" in d.degraded_reason and str(artifacts / "model") in d.degraded_reason
+    assert engine.versions["model"] == "none"
+
+
+@pytest.mark.parametrize("content", [b"[]", b"{}", b"\xff not utf-8"])
+def test_a_snapshot_manifest_of_any_shape_starts_the_tenants_cold(artifacts: Path, world: World,
+                                                                   content: bytes) -> None:
+    next((artifacts / "snapshot").rglob("manifest.json")).write_bytes(content)
+    engine = DecisionEngine.load(artifacts)
+    d = engine.decide(world.stream[0])
+    assert d.degraded and "snapshot unavailable" in d.degraded_reason
+    assert engine.versions["snapshot"] == "none"
+
+
+def test_a_reload_never_trades_a_working_model_for_a_broken_one(artifacts: Path, world: World) -> None:
+    """A half-written model publish (or a corrupt snapshot) is not swapped in: the current
+    bundle keeps deciding; a good publish afterwards is."""
+    engine = DecisionEngine.load(artifacts)
+    versions = engine.versions
+    binary = artifacts / "model" / "binary.txt"
+    good = binary.read_bytes()
+    binary.write_bytes(good[:1000])  # truncated mid-publish
+    assert engine.reload() is False
+    assert engine.reload() is False  # the same broken artifacts are not loaded again
+    assert engine.versions == versions and not engine.degraded
+    assert not engine.decide(world.stream[0]).degraded
+    binary.write_bytes(good)
+    _retrained_model(artifacts, world.stream[:300])  # the publish completed, with a new model
+    assert engine.reload() is True
+    assert engine.versions["model"] not in ("none", versions["model"]) and not engine.degraded
+
+
+def test_versions_name_the_policy_reasons_and_every_model_file(artifacts: Path, world: World) -> None:
+    """A policy edit or a new threshold in combiner.json changes decisions: the versions say so."""
+    engine = DecisionEngine.load(artifacts)
+    v0 = engine.versions
+    assert set(v0) == {"snapshot", "model", "rules", "features", "policy", "reasons"}
+    with (artifacts / "policy" / "default.yaml").open("a") as f:
+        f.write("\n# edited\n")
+    assert engine.reload() is True
+    v1 = engine.versions
+    assert v1["policy"] != v0["policy"] and v1["model"] == v0["model"]
+    settings = json.loads((artifacts / "model" / "combiner.json").read_text())
+    (artifacts / "model" / "combiner.json").write_text(json.dumps(settings, indent=1))  # same numbers, new bytes
+    assert engine.reload() is True
+    assert engine.versions["model"] != v1["model"]
+    assert dict(engine.decide(world.stream[0]).versions) == engine.versions
+
+
+def test_top_k_bounds_the_attributions(world: World) -> None:
+    wide = DecisionEngine.load(world.artifacts).decide_batch(world.stream)
+    narrow = DecisionEngine.load(world.artifacts, config=ServingConfig(top_k=1)).decide_batch(world.stream)
+    flagged = [(w, n) for w, n in zip(wide, narrow, strict=True) if w.attribution]
+    assert flagged, "the stream has flagged messages"
+    assert all(len(n.attribution) == 1 and n.attribution[0] == w.attribution[0] for w, n in flagged)
+    assert max(len(w.attribution) for w, _ in flagged) > 1
+
+
+def test_a_tenant_the_artifacts_do_not_know_is_decided_cold_flagged_and_not_learnt(world: World) -> None:
+    """With a tenant config, a message for a tenant neither it nor the snapshot names (a
+    misrouted or forged tenant field) is decided on its message signals alone, flagged, and
+    allocates no state: 200 such tenants left 200 new tenant states behind before."""
+    engine = DecisionEngine.load(world.artifacts)
+    assert engine.tenant_config.configured
+    tenants_before = set(engine._bundle.state.tenants)
+    strangers = [dataclasses.replace(m, tenant=f"bogus{i}") for i, m in enumerate(world.stream[:40])]
+    batch = engine.decide_batch([*strangers[:20], world.stream[50]])
+    singles = [engine.decide(m) for m in strangers[20:]]
+    for d in [*batch[:20], *singles]:
+        assert d.degraded and "is in neither the tenant config nor the snapshot" in d.degraded_reason
+        assert not math.isnan(d.score)
+    assert not batch[20].degraded
+    assert set(engine._bundle.state.tenants) == tenants_before
+    # decided exactly as a brand-new tenant's first message would be: cold, nothing learnt
+    cold = DecisionEngine.load(world.artifacts, config=ServingConfig(learn=False))
+    for m, d in zip(strangers, [*batch[:20], *singles], strict=True):
+        fresh = cold._bundle.builder.one(m, OnlineState({}), learn=False)
+        assert d.score == cold._bundle.decider.decide_one(m, fresh).score  # type: ignore[union-attr]
