@@ -281,6 +281,8 @@ def decide(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per decision.")] = False,
     limit: Annotated[int | None, typer.Option(help="Decide at most this many messages.")] = None,
     chronicle: Annotated[Path | None, typer.Option(help="Also append every decision to this decision log folder.")] = None,
+    fail_closed: Annotated[bool, typer.Option("--fail-closed", help="A message that cannot be decided is SUSPICIOUS (default: SAFE, fail open).")] = False,
+    learn: Annotated[bool, typer.Option("--learn/--no-learn", help="Update the tenants' graph state after each decision.")] = True,
 ) -> None:
     """Decide messages and print each verdict with its reasons."""
     import json
@@ -292,7 +294,8 @@ def decide(
     try:
         from serving import ServingConfig
 
-        engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=chronicle))
+        engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=chronicle, fail_open=not fail_closed,
+                                                                     learn=learn))
         inputs = list_inputs(paths)
     except GraphdetError as e:
         _fail(e)
@@ -312,8 +315,8 @@ def decide(
                 decisions = engine.decide_raw(record.raw or b"")
             for d in decisions:
                 n += 1
-                if as_json:
-                    out.print_json(json.dumps({
+                if as_json:  # JSON Lines: one object a line (ASCII, so any message id prints)
+                    typer.echo(json.dumps({
                         "message_id": d.message_id, "tenant": d.tenant, "verdict": d.verdict.value,
                         "category": d.category.value, "score": None if math.isnan(d.score) else d.score,
                         "reasons": list(d.reasons), "rule_hits": list(d.rule_hits),
@@ -322,11 +325,20 @@ def decide(
                     }))
                 else:
                     colour = {"safe": "green", "suspicious": "yellow", "malicious": "red"}[d.verdict.value]
+                    # ids, tenants and reasons come from the mail: text, never markup
                     out.print(f"[{colour}]{d.verdict.value.upper():10}[/] {d.category.value:19} {d.score:6.3f}  "
-                              f"{d.message_id}  ({d.tenant})")
+                              f"{_mail_text(d.message_id)}  ({_mail_text(d.tenant)})")
                     for r in d.reasons[:5]:
-                        out.print(f"    - {r}")
+                        out.print(f"    - {_mail_text(r)}")
     engine.close()
+
+
+def _mail_text(text: str) -> str:
+    """Text from a mail for the terminal: markup escaped, an undecodable header byte (kept as a
+    surrogate by the parser) shown as its escape instead of failing the write."""
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escape(text)
 
 
 @app.command()
@@ -336,13 +348,16 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8025,
     chronicle: Annotated[Path | None, typer.Option(help="Append every decision to this decision log folder.")] = None,
     reload_seconds: Annotated[float, typer.Option(help="Check the artifacts for a new snapshot/model/rules this often.")] = 30.0,
+    fail_closed: Annotated[bool, typer.Option("--fail-closed", help="A message that cannot be decided is SUSPICIOUS (default: SAFE, fail open).")] = False,
+    learn: Annotated[bool, typer.Option("--learn/--no-learn", help="Update the tenants' graph state after each decision.")] = True,
 ) -> None:
     """Reference HTTP service: POST /v1/decide, /healthz, /readyz, /metrics (Prometheus)."""
     from serving.http import serve as run_serve
 
     logging.getLogger().setLevel(logging.INFO)
     try:
-        run_serve(artifacts, host, port, chronicle=chronicle, reload_seconds=reload_seconds)
+        run_serve(artifacts, host, port, chronicle=chronicle, reload_seconds=reload_seconds,
+                  fail_open=not fail_closed, learn=learn)
     except GraphdetError as e:
         _fail(e)
 
@@ -460,11 +475,13 @@ def decisions_query(
         result = query(chronicle, sql)
     except GraphdetError as e:
         _fail(e)
+    from rich.text import Text
+
     table = Table(title=f"{result.num_rows} rows")
     for name in result.column_names:
-        table.add_column(name)
+        table.add_column(Text(name))
     for row in result.slice(0, limit).to_pylist():
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(Text(str(v)) for v in row.values()))  # the values are data, never markup
     out.print(table)
 
 

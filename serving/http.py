@@ -174,15 +174,17 @@ class _Service:
             self.engine = self.loader()
             self.not_ready = ""
             logger.info("engine loaded: versions %s, degraded %s", self.engine.versions, self.engine.degraded)
-        except (GraphdetError, OSError) as e:
-            self.not_ready = f"engine failed to load: {e}"
-            logger.error("%s (retrying every %ss)", self.not_ready, self.reload_seconds)
+        except Exception as e:  # any failure is a not-ready reason, retried: never a dead loader
+            self.not_ready = f"engine failed to load: {e}" if isinstance(e, (GraphdetError, OSError)) else \
+                f"engine failed to load: {type(e).__name__}: {e}"
+            logger.error("%s (retrying every %ss)", self.not_ready, self.reload_seconds,
+                         exc_info=not isinstance(e, (GraphdetError, OSError)))
 
 
 async def _background(service: _Service) -> None:
     """Load the engine if the app was not given one, then reload it every ``reload_seconds``."""
     if service.engine is None:
-        await run_in_threadpool(service.load)
+        await run_in_threadpool(service.load)  # never raises: a failure is the not-ready reason
     if not service.reload_seconds:
         return
     while True:
@@ -224,11 +226,44 @@ def _row_messages(row: Any, where: str, engine: DecisionEngine) -> list[Message]
     return messages
 
 
-def _json_messages(body: bytes, engine: DecisionEngine) -> list[Message]:
+def _unpaired_surrogate(payload: Any) -> str:
+    """Where in ``payload`` a string holds a lone UTF-16 surrogate (JSON lets ``"\\ud800"``
+    through; it is no text and no UTF-8), or ""."""
+    stack: list[tuple[Any, str]] = [(payload, "body")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return where
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                stack.append((k, f"{where}: the key {k!a}"))
+                stack.append((v, f"{where}.{ascii(k)[1:-1]}"))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return ""
+
+
+def _loads(body: bytes) -> Any:
+    """The JSON body, or a 400 naming what is wrong with it."""
     try:
         payload = json.loads(body)
+    except RecursionError:
+        raise _BadRequest("body is not valid JSON (nested too deeply)") from None
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise _BadRequest(f"body is not valid JSON ({e})") from None
+    where = _unpaired_surrogate(payload)
+    if where:
+        raise _BadRequest(f"{where}: a string holds an unpaired UTF-16 surrogate (an escape like \\ud800 "
+                          "without its pair), which is not text")
+    return payload
+
+
+def _json_messages(body: bytes, engine: DecisionEngine) -> list[Message]:
+    payload = _loads(body)
     if isinstance(payload, dict) and "messages" in payload:
         if set(payload) != {"messages"}:
             extra = sorted(set(payload) - {"messages"})
@@ -297,16 +332,19 @@ def _decide_route(service: _Service) -> Callable[[Request], Any]:
             service.metrics.decisions.labels(verdict=d.verdict.value).inc()
             if d.degraded:
                 service.metrics.degraded.inc()
-        return JSONResponse({"decisions": [decision_to_json(d) for d in decisions]})
+        try:  # ASCII JSON: any text a parsed mail carries (even an undecodable byte) renders
+            content = json.dumps({"decisions": [decision_to_json(d) for d in decisions]}, separators=(",", ":"))
+        except (TypeError, ValueError) as e:
+            logger.exception("rendering %d decisions failed", len(decisions))
+            return _error(service, f"internal error: cannot render the decisions ({type(e).__name__}: {e})", 500,
+                          "internal")
+        return Response(content, media_type="application/json")
 
     return decide
 
 
 def _feedback_payload(body: bytes, engine: DecisionEngine) -> tuple[list[Message], str]:
-    try:
-        payload = json.loads(body)
-    except ValueError as e:
-        raise _BadRequest(f"body is not valid JSON ({e})") from None
+    payload = _loads(body)
     if not isinstance(payload, dict) or set(payload) != {"message", "category"}:
         got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise _BadRequest(f'feedback is {{"message": {{...}}, "category": "..."}}, got {got}')
@@ -411,12 +449,13 @@ def create_app(engine: DecisionEngine, *, reload_seconds: float | None = None,
 
 
 def serve(artifacts: Path, host: str = "127.0.0.1", port: int = 8025, *, chronicle: Path | None = None,
-          reload_seconds: float = 30.0) -> None:
+          reload_seconds: float = 30.0, fail_open: bool = True, learn: bool = True) -> None:
     """Serve ``artifacts`` over HTTP until SIGINT/SIGTERM (blocking).
 
     The port opens at once (``/healthz`` answers) and the engine loads in the background;
     ``/readyz`` turns 200 when it has. A load that fails is retried every ``reload_seconds``
-    and its reason shown by ``/readyz``. ``chronicle``: folder of the decision log (None: off).
+    and its reason shown by ``/readyz``. ``chronicle``: folder of the decision log (None: off);
+    ``fail_open`` and ``learn`` as in :class:`~serving.ServingConfig`.
     Logging is left to the caller (uvicorn is told not to configure it).
     """
     import uvicorn
@@ -424,7 +463,7 @@ def serve(artifacts: Path, host: str = "127.0.0.1", port: int = 8025, *, chronic
     root = Path(artifacts)
     if not root.is_dir():
         raise GraphdetError(f"artifacts folder {root} does not exist")
-    config = ServingConfig(chronicle=chronicle)
+    config = ServingConfig(chronicle=chronicle, fail_open=fail_open, learn=learn)
     service = _Service(loader=lambda: DecisionEngine.load(root, config=config), engine=None, owns_engine=True,
                        reload_seconds=reload_seconds, metrics=_Metrics(), decide_threads=_default_threads())
     app = _build_app(service)

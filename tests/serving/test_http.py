@@ -152,7 +152,7 @@ def test_healthz_and_readyz(server: Server) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True
-    assert set(body["versions"]) == {"snapshot", "model", "rules", "features"}
+    assert set(body["versions"]) == {"snapshot", "model", "rules", "features", "policy", "reasons"}
     assert body["versions"]["model"] != "none"
     assert body["degraded"] == []
 
@@ -262,6 +262,10 @@ def test_bad_json_payloads_are_400_naming_the_fault(server: Server, rows: list[d
         (b"\xff\xfe{", "application/json; charset=utf-8", 400, "body is not valid JSON"),
         (b"hello", "text/plain", 415, "unsupported Content-Type 'text/plain'"),
         (b"hello", None, 415, "unsupported Content-Type '(none)'"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "nested too deeply"),
+        (b'{"messages": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "application/json", 400, "nested too deeply"),
+        (b'{"message_id": "\\ud800abc", "tenant": "x"}', "application/json", 400,
+         "body.message_id: a string holds an unpaired UTF-16 surrogate"),
     ],
 )
 def test_bad_bodies(server: Server, body: bytes, content_type: str | None, status: int, expected: str) -> None:
@@ -339,3 +343,18 @@ def test_background_reload_hot_swaps(server: Server, rows: list[dict[str, Any]])
     r = _decide(server, rows[58])
     assert r.status_code == 200 and not r.json()["decisions"][0]["degraded"]
     assert json.loads(server.client.get("/readyz").text)["ready"] is True
+
+
+def test_a_loader_that_raises_anything_is_a_not_ready_reason_not_a_dead_service() -> None:
+    """serve()'s background loader keeps any load failure as the /readyz reason (and retries):
+    before, an exception other than GraphdetError/OSError ended the loader for good."""
+    from serving.http import _Metrics, _Service
+
+    def loader() -> Any:
+        raise KeyError("params")
+
+    service = _Service(loader=loader, engine=None, owns_engine=True, reload_seconds=1.0, metrics=_Metrics(),
+                       decide_threads=1)
+    service.load()
+    assert service.engine is None
+    assert service.unready() == "engine failed to load: KeyError: 'params'"
