@@ -12,14 +12,17 @@ policy) is one immutable *bundle*; every decision reads the bundle reference onc
 computed with one set of versions, which it records. :meth:`DecisionEngine.reload` builds a
 new bundle when the artifacts changed (a rebuild published a new snapshot, training a new
 model, someone edited the rules) and swaps the reference; decisions in flight finish on the
-old one. A rules change that does not load keeps the last good bundle.
+old one. Artifacts that do not load (broken rules), or that load more degraded than the
+running bundle (a model or snapshot published half-written), leave the running bundle in place.
 
 **Degraded modes.** A missing or corrupt snapshot, GNN or model does not stop decisions:
 without a snapshot the tenants start cold (graph features unknown), without GNN arrays the
 GNN features are unknown, without a model the rules decide alone (hard rules -> MALICIOUS,
 high/critical rules -> SUSPICIOUS). Each such decision has ``degraded`` set with the reason.
-A message that cannot be decided gets an error decision (SAFE when failing open, the default,
-SUSPICIOUS when failing closed) instead of an exception.
+A message that cannot be decided (no string id or tenant, a time outside the plausible years,
+features that fail) gets an error decision (SAFE when failing open, the default, SUSPICIOUS
+when failing closed) instead of an exception, and teaches the state nothing. With a tenant
+config, a tenant neither it nor the snapshot names is decided cold, flagged, and not learnt.
 
 **Feedback.** :meth:`record_feedback` takes a late label the way training's replay takes one:
 an attack marks its recipients as attacked from the message's time on, which later messages to
