@@ -333,12 +333,22 @@ def decide(
     engine.close()
 
 
-def _mail_text(text: str) -> str:
-    """Text from a mail for the terminal: markup escaped, an undecodable header byte (kept as a
-    surrogate by the parser) shown as its escape instead of failing the write."""
+# C0 and C1 control characters and DEL, shown as escapes: mail text must not drive the terminal
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def _plain(text: str) -> str:
+    """Text from a mail made safe for a terminal: control characters (an ESC sequence in a
+    Message-ID could recolour or retitle the operator's terminal) and lone surrogates (no
+    encoding can write them) shown as their escapes."""
     if not text.isascii():
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return escape(text)
+    return text.translate(_CONTROL)
+
+
+def _mail_text(text: str) -> str:
+    """:func:`_plain` text for a rich markup string: its brackets escaped as well."""
+    return escape(_plain(text))
 
 
 @app.command()
@@ -479,9 +489,9 @@ def decisions_query(
 
     table = Table(title=f"{result.num_rows} rows")
     for name in result.column_names:
-        table.add_column(Text(name))
+        table.add_column(Text(_plain(name)))
     for row in result.slice(0, limit).to_pylist():
-        table.add_row(*(Text(str(v)) for v in row.values()))  # the values are data, never markup
+        table.add_row(*(Text(_plain(str(v))) for v in row.values()))  # the values are data, never markup
     out.print(table)
 
 

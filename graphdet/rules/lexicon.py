@@ -128,7 +128,7 @@ def scan_bytes(text: str) -> bytes:
     whitespace stay as written: the database is caseless and joins words with ``\\s{1,4}``."""
     if text.isascii():
         return text.encode("ascii")
-    return fold_unicode(text).encode("utf-8")
+    return fold_unicode(text).encode("utf-8", "replace")  # a lone surrogate (no text) matches as "?"
 
 
 def _pattern(phrase: str) -> bytes:

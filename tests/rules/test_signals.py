@@ -64,6 +64,14 @@ def test_phrases_match_whole_words_case_and_homoglyph_folded() -> None:
     assert lex.count_text("nothing to see")["payment"] == 0
 
 
+def test_a_lone_surrogate_in_the_text_is_matched_as_a_replacement_not_an_error() -> None:
+    """A library caller's str may hold a lone surrogate (JSON's "\\udcff"); the phrase scan
+    encodes it as "?" instead of failing the message."""
+    odd = extract(_msg("urgent gift card \udcff", "please buy gift cards \ud800 today"))
+    plain = extract(_msg("urgent gift card ?", "please buy gift cards ? today"))
+    assert odd.values == plain.values and odd["phrase_gift_card"] >= 2
+
+
 def test_spaced_letters_in_the_subject_are_joined() -> None:
     s = extract(_msg(subject="G i f t  c a r d s needed now"))
     assert s["subject_spaced_letters"] is True and s["phrase_gift_card"] >= 1

@@ -69,17 +69,23 @@ def test_decide_prints_mail_text_verbatim_and_fails_closed_on_request(trained: T
     assert len(unparsed) == 1 and unparsed[0].startswith("SUSPICIOUS")
 
 
-def test_a_message_id_that_is_not_text_prints_as_an_escape(trained: Trained, tmp_path: Path) -> None:
-    """A message table may hold a JSON "\\ud800" escape, a lone surrogate, which no terminal
-    encoding can write: it prints as its escape instead of ending the command."""
+def test_a_message_id_that_is_not_text_prints_as_escapes(trained: Trained, tmp_path: Path) -> None:
+    """A message table may hold a JSON "\\ud800" escape (a lone surrogate, which no terminal
+    encoding can write) or an ESC sequence (which would drive the operator's terminal): both
+    print as escapes, in `decide` and in `decisions query`."""
     from datetime import datetime
 
     table = read_messages(trained.log)
     cut = pa.scalar(datetime.fromisoformat(trained.cut), pa.timestamp("us", tz="UTC"))
     (row,) = table.filter(pc.greater_equal(table.column("received_at"), cut)).slice(0, 1).to_pylist()
     row["received_at"] = row["received_at"].isoformat()
-    row["message_id"] = "<\ud800x@example.com>"
-    (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n")  # ensure_ascii: the escape as text
-    result = runner.invoke(app, ["decide", str(tmp_path / "rows.jsonl"), "--artifacts", str(trained.artifacts)])
+    row["message_id"] = "<\ud800x\x1b[31mred@example.com>"
+    (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n")  # ensure_ascii: the escapes as text
+    result = runner.invoke(app, ["decide", str(tmp_path / "rows.jsonl"), "--artifacts", str(trained.artifacts),
+                                 "--chronicle", str(tmp_path / "chronicle")])
     assert result.exit_code == 0, result.output
-    assert "<\\ud800x@example.com>" in result.stdout
+    assert "<\\ud800x\\x1b[31mred@example.com>" in result.stdout and "\x1b" not in result.stdout
+    query = runner.invoke(app, ["decisions", "query", "SELECT message_id FROM decisions",
+                                "--chronicle", str(tmp_path / "chronicle")])
+    assert query.exit_code == 0, query.output
+    assert "\\x1b[31mred" in query.stdout and "\x1b" not in query.stdout
