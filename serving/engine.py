@@ -241,6 +241,8 @@ class DecisionEngine:
         self._reload_lock = threading.Lock()
         self._tenants_override: TenantConfig | None = None
         self._refused = ""  # fingerprint of artifacts a reload would not take
+        self.reloads_refused = 0  # reloads that kept the running bundle (artifacts broken or more degraded)
+        self.chronicle_failures = 0  # decisions the chronicle could not take (each logged)
         self.chronicle: Any = None
         if config.chronicle is not None:
             from serving.chronicle import DecisionLog
@@ -303,12 +305,14 @@ class DecisionEngine:
                     logger.exception("reload of %s raised", self.root)
                 logger.error("reload of %s failed, keeping versions %s: %s", self.root, dict(current.versions), e)
                 self._refused = fingerprint
+                self.reloads_refused += 1
                 return False
             worse = [d for d in new.degraded if _degradation(d) not in {_degradation(c) for c in current.degraded}]
             if worse:
                 logger.error("reload of %s refused, keeping versions %s: the new artifacts are degraded: %s",
                              self.root, dict(current.versions), "; ".join(worse))
                 self._refused = new.fingerprint
+                self.reloads_refused += 1
                 return False
             self._bundle = new  # one reference assignment: atomic for readers
             self._refused = ""
@@ -456,6 +460,7 @@ class DecisionEngine:
             self.chronicle.append(d, received_at=received_at or now, decided_at=now,
                                   features=row.values if row is not None else None)
         except Exception as e:
+            self.chronicle_failures += 1
             logger.error("chronicle append failed for %s: %s: %s", d.message_id, type(e).__name__, e,
                          exc_info=not isinstance(e, GraphdetError))
 

@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import pyarrow as pa
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -128,6 +128,13 @@ class _Metrics:
         self.reloads = Counter("graphdet_reloads", "Hot swaps of the engine's artifacts", registry=self.registry)
         self.feedback = Counter("graphdet_feedback", "Feedback labels received, by category", ["category"],
                                 registry=self.registry)
+        # read from the engine at each scrape (0 while none is loaded): set by _build_app
+        self.reloads_refused = Gauge("graphdet_reloads_refused", "Reloads that kept the running artifacts "
+                                     "(the new ones broken or more degraded)", registry=self.registry)
+        self.chronicle_failures = Gauge("graphdet_chronicle_failures", "Decisions the chronicle could not take "
+                                        "(each logged)", registry=self.registry)
+        self.chronicle_quarantined = Gauge("graphdet_chronicle_quarantined", "Chronicle lines set aside in "
+                                           "quarantine-*.jsonl (unreadable or unstorable)", registry=self.registry)
         for v in Verdict:  # every series exists from the start, at 0
             self.decisions.labels(verdict=v.value)
         for kind in ("json", "raw"):
@@ -430,6 +437,14 @@ def _build_app(service: _Service) -> Starlette:
         Route("/readyz", _readyz_route(service), methods=["GET"]),
         Route("/metrics", _metrics_route(service), methods=["GET"]),
     ]
+    def engine_count(read: Callable[[DecisionEngine], int]) -> Callable[[], float]:
+        return lambda: float(read(service.engine)) if service.engine is not None else 0.0
+
+    m = service.metrics
+    m.reloads_refused.set_function(engine_count(lambda e: e.reloads_refused))
+    m.chronicle_failures.set_function(engine_count(lambda e: e.chronicle_failures))
+    m.chronicle_quarantined.set_function(
+        engine_count(lambda e: e.chronicle.quarantined_ if e.chronicle is not None else 0))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service
     return app

@@ -307,6 +307,8 @@ def test_metrics_count_what_was_served(server: Server, rows: list[dict[str, Any]
     assert delta("graphdet_errors_total", kind="bad_request") == 2
     assert delta("graphdet_errors_total", kind="unsupported_media_type") == 1
     assert delta("graphdet_errors_total", kind="internal") == 0
+    for gauge in ("graphdet_reloads_refused", "graphdet_chronicle_failures", "graphdet_chronicle_quarantined"):
+        assert after[(gauge, ())] == 0
 
 
 def test_feedback_is_recorded_and_bad_feedback_is_400(server: Server, rows: list[dict[str, Any]]) -> None:
@@ -358,3 +360,40 @@ def test_a_loader_that_raises_anything_is_a_not_ready_reason_not_a_dead_service(
     service.load()
     assert service.engine is None
     assert service.unready() == "engine failed to load: KeyError: 'params'"
+
+
+def test_metrics_show_refused_reloads_and_chronicle_trouble(trained: Trained, tmp_path: Path,
+                                                            rows: list[dict[str, Any]]) -> None:
+    """What an operator must see without reading logs: a publish the engine would not take,
+    decisions the chronicle could not take, and chronicle lines set aside."""
+    import asyncio
+
+    from serving import DecisionEngine, ServingConfig
+    from serving.http import create_app
+
+    artifacts = tmp_path / "art"
+    shutil.copytree(trained.artifacts, artifacts, symlinks=True)
+    chronicle = tmp_path / "chronicle"
+    chronicle.mkdir()
+    (chronicle / "wal-20250101T000000000000Z-1-0.jsonl").write_text("no header\n")  # a dead writer's garbage
+    engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=chronicle))
+    binary = artifacts / "model" / "binary.txt"
+    binary.write_bytes(binary.read_bytes()[:500])  # a half-written publish
+    assert engine.reload() is False
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    engine.chronicle.append = refuse
+
+    async def scrape() -> str:  # the app in process (no lifespan needed: the engine is given)
+        transport = httpx.ASGITransport(app=create_app(engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://graphdet") as client:
+            assert (await client.post("/v1/decide", json=rows[0])).status_code == 200
+            return (await client.get("/metrics")).text
+
+    metrics = {s.name: s.value for fam in text_string_to_metric_families(asyncio.run(scrape()))
+               for s in fam.samples if not s.labels}
+    assert metrics["graphdet_reloads_refused"] == 1
+    assert metrics["graphdet_chronicle_failures"] == 1
+    assert metrics["graphdet_chronicle_quarantined"] == 1
