@@ -12,12 +12,23 @@ against the stdlib on real and generated headers).
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
+from email.utils import getaddresses as _stdlib_getaddresses
 
 __all__ = ["parse_address_list"]
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<>]+|,')
+# what an address looks like, for headers the stdlib parser cannot take (it recurses per nested
+# comment or group: a 1 KB header of 500 "(" exhausts the stack)
+_ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@]+")
 _HARD = re.compile(r"[:;()\\]|<[^>]*<")
+
+
+def getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    """The stdlib's ``getaddresses``; a header too deeply nested for it gives its bare addresses."""
+    try:
+        return _stdlib_getaddresses(values)
+    except RecursionError:
+        return [("", a) for v in values for a in _ADDR_SPEC.findall(v)]
 
 
 def _unquote(s: str) -> str:

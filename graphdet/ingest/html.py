@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -12,8 +13,18 @@ __all__ = ["find_bare_urls", "html_to_text", "normalize_space"]
 
 _SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-# The rest of a bare link after its "://" or "www.": a run of non-space, non-bracket text.
-_URL_TAIL = re.compile(r"""[^\s<>"'()\[\]{}]+""")
+# The rest of a bare link after its "://" or "www.": a run of non-space, non-bracket text, at
+# most MAX_URL characters (each start is matched on its own, so "www." repeated 20,000 times
+# made 20,000 matches to the end of an 80 KB body: 8 s)
+MAX_URL = 2048
+_URL_TAIL = re.compile(rf"""[^\s<>"'()\[\]{{}}]{{1,{MAX_URL}}}""")
+# HTML nested deeper than this many unclosed tags is not handed to the parser (Lexbor takes
+# ~7 s on 50,000 nested <div>s): its text and links come from a linear tag scan instead
+MAX_UNCLOSED_TAGS = 5_000
+_OPEN_TAG = re.compile(r"<[A-Za-z]")
+_ANY_TAG = re.compile(r"<[^>]*>")
+_A_TAG = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.IGNORECASE)
 _TRAILING_PUNCT = ".,;:!?"
 
 
@@ -28,8 +39,11 @@ def html_to_text(html: str) -> tuple[str, list[Url]]:
     """Visible text of an HTML document and its links with their anchor text.
 
     Script, style and head content is dropped. Links are the ``href`` of every ``<a>`` with
-    a non-empty target, in document order.
+    a non-empty target, in document order. A document with more than
+    :data:`MAX_UNCLOSED_TAGS` unclosed tags is read by :func:`_scan_html` instead.
     """
+    if html.count("<") > MAX_UNCLOSED_TAGS and len(_OPEN_TAG.findall(html)) - html.count("</") > MAX_UNCLOSED_TAGS:
+        return _scan_html(html)
     tree = LexborHTMLParser(html)
     for node in tree.css("script, style, head, title"):
         node.decompose()
@@ -43,6 +57,18 @@ def html_to_text(html: str) -> tuple[str, list[Url]]:
     root = tree.body if tree.body is not None else tree.root
     text = root.text(deep=True, separator=" ") if root is not None else ""
     return normalize_space(text), links
+
+
+def _scan_html(html: str) -> tuple[str, list[Url]]:
+    """Text and links of pathologically nested HTML in one linear pass: the text between the
+    tags (entities decoded) and the ``href`` of each ``<a>`` tag, without anchor text."""
+    links = []
+    for tag in _A_TAG.findall(html):
+        m = _HREF.search(tag)
+        href = next((g for g in m.groups() if g is not None), "").strip() if m else ""
+        if href and not href.startswith(("#", "mailto:", "javascript:")):
+            links.append(Url(unescape(href), ""))
+    return normalize_space(unescape(_ANY_TAG.sub(" ", html))), links
 
 
 def find_bare_urls(text: str) -> list[Url]:

@@ -60,8 +60,8 @@ def _bytes_to_str(data: bytes, charset: str | None = None) -> str:
     if charset:
         try:
             return data.decode(charset, errors="replace")
-        except LookupError:
-            pass
+        except (LookupError, UnicodeError, ValueError):  # unknown name, a codec that refuses
+            pass  # "replace" (idna, punycode, undefined) or a name with a NUL in it
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

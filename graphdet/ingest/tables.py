@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from graphdet.ingest.addresses import getaddresses
 from graphdet.ingest.rfc822 import RecordError, decode_words
 from graphdet.messagelog import MESSAGE_SCHEMA, row_to_message
 from graphdet.schema import AuthResult, Category, Direction, Label, Message, normalize_addr
