@@ -9,6 +9,7 @@ rules, so signals return counts, similarities and distances rather than verdicts
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -22,7 +23,7 @@ from graphdet.rules.text import decode_domain, is_mixed_script, skeleton
 from graphdet.rules.view import MessageView, host_of, registrable
 from graphdet.schema import AuthResult, Direction
 
-__all__ = ["MAX_LOOKALIKE", "MIN_SIMILARITY", "NO_LOOKALIKE", "lookalike_distance"]
+__all__ = ["MAX_LINK_DOMAINS", "MAX_LOOKALIKE", "MIN_SIMILARITY", "NO_LOOKALIKE", "lookalike_distance"]
 
 NO_LOOKALIKE = 99
 """Look-alike distance when there is no candidate (unknown context, known or internal domain)."""
@@ -34,6 +35,8 @@ _DIGIT_IN_WORD = re.compile(r"[a-z][0-9]|[0-9][a-z]")
 # byte -> 2 for an ASCII capital, 1 for another ASCII letter, 0 otherwise (letters counted in C)
 _LETTER_CLASS = bytes(2 if b < 128 and chr(b).isupper() else 1 if b < 128 and chr(b).isalpha() else 0
                       for b in range(256))
+MAX_LINK_DOMAINS = 64
+"""``url_lookalike_distance`` compares a message's first this many distinct link domains."""
 MIN_SIMILARITY = 70
 """Display-name similarities below this are reported as 0: not alike (rules test >= 85)."""
 _MIN_NAME = 4  # folded display names shorter than this are too ambiguous to compare
@@ -197,7 +200,11 @@ def _url_external(v: MessageView) -> int:
 def _url_lookalike(v: MessageView) -> int:
     if not v.links or not v.available:
         return NO_LOOKALIKE
-    return min((lookalike_distance(v.ctx, d) for d in {link.domain for link in v.links}), default=NO_LOOKALIKE)
+    # the first MAX_LINK_DOMAINS distinct domains, in link order: each is compared with every
+    # reference domain, and one message with 2,000 link domains after a tenant had learnt
+    # 20,000 correspondents took 3 s
+    domains = itertools.islice(dict.fromkeys(link.domain for link in v.links), MAX_LINK_DOMAINS)
+    return min((lookalike_distance(v.ctx, d) for d in domains), default=NO_LOOKALIKE)
 
 
 # ----------------------------------------------------------------------- attachments

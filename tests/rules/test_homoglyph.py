@@ -67,3 +67,20 @@ def test_without_context_impersonation_signals_stay_quiet() -> None:
     assert s["display_name_internal_similarity"] == 0.0 and s["sender_domain_lookalike_distance"] == 99
     assert s["sender_domain_new"] is False and s["sender_known"] is False and s["url_domain_new"] == 0
     assert EMPTY_CONTEXT.available is False
+
+
+@pytest.mark.parametrize(("position", "distance"), [(0, 0), (63, 0), (64, 99)])
+def test_link_lookalikes_are_sought_among_the_first_distinct_link_domains(
+    position: int, distance: int, acme_ctx: StaticContext
+) -> None:
+    """Each distinct link domain is compared with every reference domain, so a message with
+    thousands of them is bounded: the first MAX_LINK_DOMAINS (64) distinct ones, in link order,
+    repeats not counted."""
+    from graphdet.rules.extractors import MAX_LINK_DOMAINS
+    from graphdet.schema import Url
+
+    assert MAX_LINK_DOMAINS == 64
+    domains = [f"unrelated{i}.example" for i in range(100)]
+    domains.insert(position, "rnicrosoft.com")
+    links = [Url(f"http://{d}/x", "") for d in domains[:position] * 2 + domains]  # repeats first
+    assert extract(_msg("Billing", "ar@example.org", urls=tuple(links)), acme_ctx)["url_lookalike_distance"] == distance
