@@ -384,9 +384,12 @@ class DecisionEngine:
         bundle = self._bundle
         try:
             messages = parse_message(raw, bundle.tenants)
-        except RecordError as e:
+        except Exception as e:  # RecordError: what the parser says; anything else is its bug, not a crash
+            if not isinstance(e, RecordError):
+                logger.exception("parsing a raw message failed")
             mid = "<unparsed-" + hashlib.sha256(raw).hexdigest()[:16] + ">"
-            d = self._error_decision(mid, "", f"unparseable message: {e}", bundle)
+            why = str(e) if isinstance(e, RecordError) else f"parser error {type(e).__name__}: {e}"
+            d = self._error_decision(mid, "", f"unparseable message: {why}", bundle)
             self._record(d, None, None)
             return [d]
         return self.decide_batch(messages)

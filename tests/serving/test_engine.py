@@ -415,3 +415,21 @@ def test_a_tenant_the_artifacts_do_not_know_is_decided_cold_flagged_and_not_lear
     for m, d in zip(strangers, [*batch[:20], *singles], strict=True):
         fresh = cold._bundle.builder.one(m, OnlineState({}), learn=False)
         assert d.score == cold._bundle.decider.decide_one(m, fresh).score  # type: ignore[union-attr]
+
+
+def test_a_parser_bug_is_an_error_decision_not_an_exception(
+    artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decide_raw never raises: should the parser fail in a way it does not foresee (fuzzing
+    found four: codecs, recursion), the message still gets its one chronicled error decision."""
+    import serving.engine as engine_module
+
+    def broken(raw: bytes, tenants: object) -> list[Message]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    engine = DecisionEngine.load(artifacts, config=ServingConfig(chronicle=tmp_path / "chronicle"))
+    monkeypatch.setattr(engine_module, "parse_message", broken)
+    (d,) = engine.decide_raw(b"From: a@b.example\n\nhi\n")
+    assert d.degraded and "unparseable message: parser error RecursionError" in d.degraded_reason
+    engine.close()
+    assert read_decisions(tmp_path / "chronicle").num_rows == 1
