@@ -17,9 +17,10 @@ from email.utils import getaddresses as _stdlib_getaddresses
 __all__ = ["parse_address_list"]
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|<[^<>]*>|[^,"<>]+|,')
-# what an address looks like, for headers the stdlib parser cannot take (it recurses per nested
-# comment or group: a 1 KB header of 500 "(" exhausts the stack)
-_ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@]+")
+# what separates addresses, for headers the stdlib parser cannot take (it recurses per nested
+# comment or group: a 1 KB header of 500 "(" exhausts the stack); split, not searched: a search
+# for "x@y" backtracks from every position of a long run without "@"
+_SEPARATORS = re.compile(r"[\s<>()\[\],;:\"]+")
 _HARD = re.compile(r"[:;()\\]|<[^>]*<")
 
 
@@ -28,7 +29,8 @@ def getaddresses(values: list[str]) -> list[tuple[str, str]]:
     try:
         return _stdlib_getaddresses(values)
     except RecursionError:
-        return [("", a) for v in values for a in _ADDR_SPEC.findall(v)]
+        return [("", a) for v in values for a in _SEPARATORS.split(v)
+                if a.count("@") == 1 and not a.startswith("@") and not a.endswith("@")]
 
 
 def _unquote(s: str) -> str:

@@ -18,13 +18,19 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # made 20,000 matches to the end of an 80 KB body: 8 s)
 MAX_URL = 2048
 _URL_TAIL = re.compile(rf"""[^\s<>"'()\[\]{{}}]{{1,{MAX_URL}}}""")
-# HTML nested deeper than this many unclosed tags is not handed to the parser (Lexbor takes
-# ~7 s on 50,000 nested <div>s): its text and links come from a linear tag scan instead
+MAX_BARE_URLS = 1_000
+"""Bare URLs taken from one text body (the first ones): 250,000 ``www.`` in 1 MB took 6.5 s."""
+# HTML with more tags than MAX_TAGS, or more unclosed ones than MAX_UNCLOSED_TAGS, is not handed
+# to the parser (Lexbor takes ~7 s on 50,000 nested <div>s): :func:`_scan_html` reads it instead
+MAX_TAGS = 10_000
 MAX_UNCLOSED_TAGS = 5_000
 _OPEN_TAG = re.compile(r"<[A-Za-z]")
-_ANY_TAG = re.compile(r"<[^>]*>")
-_A_TAG = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
+_CLOSE_TAG = re.compile(r"</[A-Za-z]")
+# a tag holds no "<": each match stops at the next one, so unclosed tags cost one pass, not n²
+_ANY_TAG = re.compile(r"<[^<>]*>")
+_A_TAG = re.compile(r"<a\s[^<>]*>", re.IGNORECASE)
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.IGNORECASE)
+_ANCHOR_WINDOW = 1_000  # characters after an <a> searched for its </a> (the anchor text)
 _TRAILING_PUNCT = ".,;:!?"
 
 
@@ -39,11 +45,14 @@ def html_to_text(html: str) -> tuple[str, list[Url]]:
     """Visible text of an HTML document and its links with their anchor text.
 
     Script, style and head content is dropped. Links are the ``href`` of every ``<a>`` with
-    a non-empty target, in document order. A document with more than
-    :data:`MAX_UNCLOSED_TAGS` unclosed tags is read by :func:`_scan_html` instead.
+    a non-empty target, in document order. A document with more than :data:`MAX_TAGS` tags
+    or :data:`MAX_UNCLOSED_TAGS` unclosed ones is read by :func:`_scan_html` instead (closing
+    tags can be faked inside comments: the total bounds what the parser is ever given).
     """
-    if html.count("<") > MAX_UNCLOSED_TAGS and len(_OPEN_TAG.findall(html)) - html.count("</") > MAX_UNCLOSED_TAGS:
-        return _scan_html(html)
+    if html.count("<") > MAX_UNCLOSED_TAGS:
+        opens = len(_OPEN_TAG.findall(html))
+        if opens > MAX_TAGS or opens - len(_CLOSE_TAG.findall(html)) > MAX_UNCLOSED_TAGS:
+            return _scan_html(html)
     tree = LexborHTMLParser(html)
     for node in tree.css("script, style, head, title"):
         node.decompose()
@@ -60,19 +69,24 @@ def html_to_text(html: str) -> tuple[str, list[Url]]:
 
 
 def _scan_html(html: str) -> tuple[str, list[Url]]:
-    """Text and links of pathologically nested HTML in one linear pass: the text between the
-    tags (entities decoded) and the ``href`` of each ``<a>`` tag, without anchor text."""
+    """Text and links of HTML too big or too deeply nested for the parser, in linear passes:
+    the text between the tags (entities decoded), and each ``<a>`` tag's ``href`` with the
+    text up to its ``</a>`` (searched for within :data:`_ANCHOR_WINDOW` characters)."""
     links = []
-    for tag in _A_TAG.findall(html):
-        m = _HREF.search(tag)
-        href = next((g for g in m.groups() if g is not None), "").strip() if m else ""
+    for m in _A_TAG.finditer(html):
+        h = _HREF.search(m.group(0))
+        href = next((g for g in h.groups() if g is not None), "").strip() if h else ""
         if href and not href.startswith(("#", "mailto:", "javascript:")):
-            links.append(Url(unescape(href), ""))
+            window = html[m.end() : m.end() + _ANCHOR_WINDOW]
+            close = window.lower().find("</a")
+            anchor = normalize_space(unescape(_ANY_TAG.sub(" ", window[:close]))) if close >= 0 else ""
+            links.append(Url(unescape(href), anchor))
     return normalize_space(unescape(_ANY_TAG.sub(" ", html))), links
 
 
 def find_bare_urls(text: str) -> list[Url]:
-    """URLs written out in plain text (``http(s)://...`` or ``www....``), in order.
+    """URLs written out in plain text (``http(s)://...`` or ``www....``), in order: the first
+    :data:`MAX_BARE_URLS`, each at most :data:`MAX_URL` characters.
 
     Anchored on the literal ``://`` and ``www.`` with ``str.find`` (C speed), because a
     regex whose alternation has no literal prefix scans a 10 KB body ~5x slower.
@@ -97,4 +111,6 @@ def find_bare_urls(text: str) -> list[Url]:
         url = m.group(0).rstrip(_TRAILING_PUNCT)
         if len(url) > 8:
             out.append(Url(url, ""))
+            if len(out) == MAX_BARE_URLS:
+                break
     return out
