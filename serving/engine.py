@@ -39,7 +39,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,6 @@ class _Pending:
     row: FeatureRow | None = None
     error: str = ""
     stranger: bool = False  # a tenant the artifacts do not know
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class DecisionEngine:
@@ -408,21 +407,12 @@ class DecisionEngine:
         for p in pending:
             if not p.error:
                 (strangers if known is not None and p.message.tenant not in known else valid).append(p)
-        errors: dict[int, str] = {}
         with self._lock:
-            rows = bundle.builder.rows([p.message for p in valid], bundle.state, learn=self.config.learn,
-                                       errors=errors)
-        for i, (p, row) in enumerate(zip(valid, rows, strict=True)):
-            p.row = row
-            if i in errors:
-                p.error = f"error: {errors[i]}"
+            self._rows(bundle, valid, bundle.state, self.config.learn)
         if strangers:  # decided cold on a state of their own, learnt by none
-            errors = {}
-            rows = bundle.builder.rows([p.message for p in strangers], OnlineState({}), learn=False, errors=errors)
-            for i, (p, row) in enumerate(zip(strangers, rows, strict=True)):
-                p.row, p.stranger = row, True
-                if i in errors:
-                    p.error = f"error: {errors[i]}"
+            self._rows(bundle, strangers, OnlineState({}), False)
+            for p in strangers:
+                p.stranger = True
         ok = [p for p in pending if p.row is not None]
         decided: dict[int, Decision] = {}
         try:
@@ -446,6 +436,16 @@ class DecisionEngine:
             out.append(d)
             self._chronicle(d, p.message, p.row)
         return out
+
+    @staticmethod
+    def _rows(bundle: _Bundle, group: list[_Pending], state: OnlineState, learn: bool) -> None:
+        """Feature rows of ``group`` from ``state``, in order; a failure is that message's error."""
+        errors: dict[int, str] = {}
+        rows = bundle.builder.rows([p.message for p in group], state, learn=learn, errors=errors)
+        for i, (p, row) in enumerate(zip(group, rows, strict=True)):
+            p.row = row
+            if i in errors:
+                p.error = f"error: {errors[i]}"
 
     def _chronicle(self, d: Decision, m: Message, row: FeatureRow | None) -> None:
         if self.chronicle is None:
