@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 _US_PER_DAY = 86_400_000_000
 _LOW32 = (1 << 32) - 1
 _SMALL_ROWS = 256  # link_stats intersects Python sets up to this many snapshot neighbours, numpy beyond
+_LIVE_LOOP = 8  # on the numpy path, live neighbour sets up to this size are looked up one by one
 _NO_IDS = np.zeros(0, dtype=np.int32)
 _MEMO_SIZE = 65_536  # domains whose internal-or-not answer a TenantState remembers
 
@@ -78,6 +79,24 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 def _in_sorted(values: np.ndarray, x: int) -> bool:
     j = int(values.searchsorted(x))
     return j < len(values) and int(values[j]) == x
+
+
+def _sorted_members(values: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The elements of ``xs`` that are in the sorted ``values``: one binary search each, in C
+    (``np.intersect1d`` sorts both arrays again; a hub's rows hold thousands of ids)."""
+    if not len(values) or not len(xs):
+        return xs[:0]
+    j = values.searchsorted(xs)
+    found: np.ndarray = xs[values[np.minimum(j, len(values) - 1)] == xs]
+    return found
+
+
+def _live_members(values: np.ndarray, live: set[int]) -> list[int]:
+    """The ids of a live neighbour set that are in the sorted snapshot row ``values``."""
+    if len(live) <= _LIVE_LOOP:
+        return [w for w in live if _in_sorted(values, w)]
+    found: list[int] = _sorted_members(values, np.fromiter(live, dtype=np.int64, count=len(live))).tolist()
+    return found
 
 
 class _Adjacency:
@@ -142,10 +161,19 @@ class _Adjacency:
             return len(common), math.fsum([1.0 / math.log(deg[w]) for w in common])
         # big rows: the snapshot parts intersect in numpy, the (small) live parts one by one
         au, av = self.snap_row(u), self.snap_row(v)
-        both = np.intersect1d(au, av, assume_unique=True)
+        both = _sorted_members(av, au) if len(au) <= len(av) else _sorted_members(au, av)
         terms: list[float] = self._inv_log_of(self.ptr[both + 1] - self.ptr[both] + self.live_n[both]).tolist()
-        extra = [w for w in lu or () if (lv is not None and w in lv) or _in_sorted(av, w)]
-        extra += [w for w in lv or () if _in_sorted(au, w)]
+        # live neighbours are never in the same node's snapshot row: a live neighbour of u is
+        # common if it is one of v's (live or snapshot), one of v's only if it is in u's snapshot
+        extra: list[int] = []
+        if lu:
+            if lv:
+                extra += lu & lv
+                extra += _live_members(av, lu - lv)
+            else:
+                extra += _live_members(av, lu)
+        if lv:
+            extra += _live_members(au, lv)
         terms += [1.0 / math.log(self.deg[w]) for w in extra]
         return len(both) + len(extra), math.fsum(terms)
 

@@ -172,12 +172,14 @@ def graphs(draw: Any) -> Graph:
     return Graph(n, edges, names, internal, first_seen, stream)
 
 
-@pytest.mark.parametrize("small_rows", [state_module._SMALL_ROWS, 0], ids=["sets", "numpy"])
+@pytest.mark.parametrize(("small_rows", "live_loop"), [(state_module._SMALL_ROWS, state_module._LIVE_LOOP), (0, 10**6),
+                                                      (0, 0)], ids=["sets", "numpy", "numpy-live-arrays"])
 @given(g=graphs())
-def test_compact_state_equals_plain_sets_and_dicts(small_rows: int, g: Graph,
+def test_compact_state_equals_plain_sets_and_dicts(small_rows: int, live_loop: int, g: Graph,
                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
     snap = load_snapshot(write_snapshot(g, tmp_path_factory.mktemp("snap")))
-    with mock.patch.object(state_module, "_SMALL_ROWS", small_rows):
+    with mock.patch.object(state_module, "_SMALL_ROWS", small_rows), \
+            mock.patch.object(state_module, "_LIVE_LOOP", live_loop):
         st_ = TenantState.from_snapshot(snap, TENANT)
         ref = Reference(g)
         assert st_.n_snap == g.n
@@ -240,6 +242,18 @@ def test_hubs_take_the_numpy_path_and_agree_with_sets(tmp_path: Path) -> None:
     assert st_.link_stats(0, 1)[0] == 150 + 4  # shared: 152..301, then 2, 3, 455 and 457 (live)
     with mock.patch.object(state_module, "_SMALL_ROWS", 10**6):  # the set path: the same floats
         assert st_.link_stats(0, 1) == ref.link_stats(0, 1)
+    # live sets past _LIVE_LOOP are looked up in the other row as arrays: the same answers
+    for k in range(20):
+        m = message(10 + k, 0, [460 + k], "")  # twenty live correspondents of 0 ...
+        st_.observe(m)
+        ref.observe(m)
+        m = message(40 + k, 460 + k, [1], "")  # ... who also write to 1
+        st_.observe(m)
+        ref.observe(m)
+    assert len(st_._nb.live[0]) > state_module._LIVE_LOOP
+    for u, v in [(0, 1), (1, 0), (0, 460), (2, 1)]:
+        assert st_.link_stats(u, v) == ref.link_stats(u, v), (u, v)
+    assert st_.link_stats(0, 1)[0] == 150 + 4 + 20
 
 
 
