@@ -18,12 +18,14 @@ from rapidfuzz.distance import Levenshtein
 
 from graphdet.rules.context import NameTable, References, TenantContext, fold_name
 from graphdet.rules.memo import TableMemo
+from graphdet.rules.nameindex import NameIndex
 from graphdet.rules.registry import signal
 from graphdet.rules.text import decode_domain, is_mixed_script, skeleton
 from graphdet.rules.view import MessageView, host_of, registrable
 from graphdet.schema import AuthResult, Direction
 
-__all__ = ["MAX_LINK_DOMAINS", "MAX_LOOKALIKE", "MIN_SIMILARITY", "NO_LOOKALIKE", "lookalike_distance"]
+__all__ = ["INDEXED_NAMES", "MAX_LINK_DOMAINS", "MAX_LOOKALIKE", "MIN_SIMILARITY", "NO_LOOKALIKE",
+           "lookalike_distance"]
 
 NO_LOOKALIKE = 99
 """Look-alike distance when there is no candidate (unknown context, known or internal domain)."""
@@ -46,6 +48,9 @@ _NAME_CACHE: dict[tuple[int, bool], tuple[TenantContext, NameTable]] = {}
 # repeat. At most 128 x 1,024 answers each (~40 MB at worst, far less in practice).
 _NAME_MEMO: TableMemo[tuple[str, str], tuple[float, str]] = TableMemo(max_owners=128, max_entries=1024)
 _LOOKALIKE_MEMO: TableMemo[str, tuple[int, int]] = TableMemo(max_owners=128, max_entries=1024)
+INDEXED_NAMES = 256
+"""Name tables of at least this many names are searched through a :class:`NameIndex`."""
+_INDEX_CACHE: dict[int, tuple[NameTable, NameIndex]] = {}
 
 
 # ----------------------------------------------------------------------------- context
@@ -431,11 +436,29 @@ def _match_name(display_name: str, addr: str, table: NameTable) -> tuple[float, 
     key = fold_name(display_name)
     if len(key) < _MIN_NAME or not names:
         return 0.0, ""
+    if len(names) >= INDEXED_NAMES:  # score only the names that can reach the cutoff, in table order
+        picked = _name_index(table).candidates(key, MIN_SIMILARITY).tolist()
+        choices: Sequence[str] = [names[i] for i in picked]
+    else:
+        picked, choices = None, names
     # the best few: the very best may be the sender's own name (then it is no impersonation)
-    for name, score, index in process.extract(key, names, scorer=fuzz.ratio, limit=3, score_cutoff=MIN_SIMILARITY):
-        if addr not in addrs[index]:
+    for name, score, index in process.extract(key, choices, scorer=fuzz.ratio, limit=3, score_cutoff=MIN_SIMILARITY):
+        if addr not in addrs[index if picked is None else picked[index]]:
             return float(score), name
     return 0.0, ""
+
+
+def _name_index(table: NameTable) -> NameIndex:
+    """The :class:`NameIndex` of a name table, kept while the table object lives on (a live
+    context hands over the same table until a name changes)."""
+    kept = _INDEX_CACHE.get(id(table))
+    if kept is not None and kept[0] is table:
+        return kept[1]
+    index = NameIndex(table[0])
+    if len(_INDEX_CACHE) >= 256:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[id(table)] = (table, index)  # holding the table: its id is not reused meanwhile
+    return index
 
 
 @signal("display_name_internal_similarity",

@@ -1,0 +1,81 @@
+"""The character-count filter of display-name search never drops a name that reaches the
+cutoff, and the display-name match through it is the match of scoring every name."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz import fuzz
+
+from graphdet.rules import extractors
+from graphdet.rules.nameindex import NameIndex
+
+# names from a small alphabet (many near and equal scores, ties included), with the classes
+# the filter counts apart: digits, other ASCII, non-ASCII, a lone surrogate; letters repeated
+# past the four levels the bits keep
+_CHARS = st.sampled_from([*"aaaaabcde  .1-ñжé", "\ud800"])
+_NAME = st.text(_CHARS, min_size=4, max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(_NAME, min_size=1, max_size=60), key=_NAME,
+       cutoff=st.sampled_from([0.0, 50.0, 70.0, 85.0, 100.0]))
+def test_candidates_hold_every_name_that_reaches_the_cutoff(names: list[str], key: str, cutoff: float) -> None:
+    found = NameIndex(names).candidates(key, cutoff).tolist()
+    assert found == sorted(set(found))
+    reaching = [i for i, n in enumerate(names) if fuzz.ratio(key, n) >= cutoff]
+    assert set(reaching) <= set(found)
+
+
+def test_candidates_drop_names_that_share_too_few_characters() -> None:
+    names = ["john smith", "jon smith", "mary jones", "xyz qwv", "smith john", "jjjjjjjjjj"]
+    found = NameIndex(names).candidates("john smith", 70.0).tolist()
+    assert found == [0, 1, 4]  # the anagram passes the count filter (rapidfuzz then scores it 50)
+    assert fuzz.ratio("john smith", "smith john") < 70
+    # a key holding more than four of one letter: the rest of its count stands in for the name's
+    # (S is counted as 4 + 4 for "aaaaxyzw", though it shares only four a's)
+    many = NameIndex(["aaaaaaaa", "aaaaxyzw", "cccccccc"]).candidates("aaaaaaaa", 70.0).tolist()
+    assert many == [0, 1] and fuzz.ratio("aaaaaaaa", "aaaaxyzw") == 50
+
+
+def _table(names: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    # each name used by one address; a few by the sender itself (then it is skipped)
+    return tuple(names), tuple((f"u{i % 7}@acme.com",) for i in range(len(names)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(_NAME, min_size=1, max_size=80), display=_NAME, sender=st.integers(0, 8))
+def test_display_name_match_through_the_index_equals_scoring_every_name(names: list[str], display: str,
+                                                                        sender: int) -> None:
+    table = _table(names)
+    addr = f"u{sender}@acme.com"
+    with mock.patch.object(extractors, "INDEXED_NAMES", 10**9):
+        plain = extractors._match_name(display, addr, table)
+    with mock.patch.object(extractors, "INDEXED_NAMES", 0):
+        indexed = extractors._match_name(display, addr, table)
+    assert indexed == plain
+
+
+def test_a_large_table_is_searched_through_its_index_and_answers_the_same() -> None:
+    rng = np.random.default_rng(3)
+    first = ["anna", "john", "maria", "peter", "li", "olga", "omar", "james", "wei", "sara"]
+    last = ["smith", "jones", "garcia", "kowalski", "chen", "haddad", "muller", "okafor"]
+    names = sorted({f"{rng.choice(first)} {chr(97 + int(rng.integers(26)))}. {rng.choice(last)}"
+                    for _ in range(1500)})
+    assert len(names) >= extractors.INDEXED_NAMES
+    table = _table(names)
+    for display in ["Anna K. Smith", "J0hn Q. Jones", "Maria Garcia", "Someone Else", "wei chen", "Olga X Haddad"]:
+        with mock.patch.object(extractors, "NameIndex", wraps=extractors.NameIndex) as built:
+            extractors._INDEX_CACHE.clear()
+            indexed = extractors._match_name(display, "u1@acme.com", table)
+            assert built.call_count == 1
+        with mock.patch.object(extractors, "INDEXED_NAMES", 10**9):
+            assert indexed == extractors._match_name(display, "u1@acme.com", table), display
+    # the index is built once per table object
+    with mock.patch.object(extractors, "NameIndex", wraps=extractors.NameIndex) as built:
+        extractors._match_name("anna b. chen", "u2@acme.com", table)
+        extractors._match_name("peter okafor", "u2@acme.com", table)
+        assert built.call_count == 0
