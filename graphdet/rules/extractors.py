@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import operator
 import re
 from collections.abc import Iterable, Sequence
 
@@ -438,7 +439,8 @@ def _match_name(display_name: str, addr: str, table: NameTable) -> tuple[float, 
         return 0.0, ""
     if len(names) >= INDEXED_NAMES:  # score only the names that can reach the cutoff, in table order
         picked = _name_index(table).candidates(key, MIN_SIMILARITY).tolist()
-        choices: Sequence[str] = [names[i] for i in picked]
+        choices: Sequence[str] = operator.itemgetter(*picked)(names) if len(picked) > 1 else \
+            [names[i] for i in picked]  # itemgetter of one index gives the item, not a tuple
     else:
         picked, choices = None, names
     # the best few: the very best may be the sender's own name (then it is no impersonation)
