@@ -1,7 +1,8 @@
 """Serving memory of one tenant with ~1M edges (issue 7, goal <= 1 GB RSS).
 
     python bench/bench_serving_memory.py [--artifacts DIR] [--edges 1000000] [--addresses 130000]
-                                         [--days 75] [--decide 20000] [--work DIR] [--out bench/out]
+                                         [--days 75] [--decide 20000] [--latency 2000] [--work DIR]
+                                         [--out bench/out]
 
 1. A small trained model: ``--artifacts`` (e.g. ``demo/artifacts`` after ``make demo``) or one
    trained here on a small synthetic log (2 tenants, 45 days, GNN 40 epochs; ~30 s).
@@ -23,6 +24,8 @@
    tracemalloc (a third child; ``--no-tracemalloc`` skips it).
 6. What the imports cost, module by module, and a what-if child that loads the big tenant
    without the training-only package inits (torch, torch_geometric, igraph, duckdb).
+7. ``decide()`` latency on the big tenant (``--latency`` messages one at a time, after 200 of
+   warm-up, a fresh engine): p50 / p90 / p99 and CPU p50 / p99 in µs.
 
 Prints one JSON object and writes it to OUT/serving_memory.json. The log, the snapshot and the
 model are kept under WORK (default OUT/serving_memory) and reused when the options match.
@@ -222,6 +225,31 @@ out["loaded"] = {**mem(), "wall_s": round(time.perf_counter() - t, 2), "versions
 out["heavy_modules"] = [m for m in ("torch", "torch_geometric", "igraph", "leidenalg", "duckdb", "pandas", "sklearn",
                                     "scipy") if m in sys.modules]
 print(json.dumps(out))
+"""
+
+# decide() one message at a time on the big tenant: the latency of a realistic large tenant,
+# where first-seen senders are searched against ~18,000 internal names and hubs have thousands
+# of correspondents (bench_serving.py measures the demo's small tenants)
+_LATENCY = r"""
+import json, sys, time
+import pyarrow.parquet as pq
+from graphdet.messagelog import table_to_messages
+from serving import DecisionEngine
+artifacts, stream, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+msgs = list(table_to_messages(pq.read_table(stream).slice(0, 200 + n)))
+engine = DecisionEngine.load(artifacts)
+for m in msgs[:200]:
+    engine.decide(m)
+lat, cpu = [], []
+for m in msgs[200:]:
+    t, c = time.perf_counter(), time.thread_time()
+    engine.decide(m)
+    lat.append((time.perf_counter() - t) * 1e6)
+    cpu.append((time.thread_time() - c) * 1e6)
+lat.sort(); cpu.sort()
+q = lambda xs, f: round(xs[min(int(len(xs) * f), len(xs) - 1)], 1)
+print(json.dumps({"messages": len(lat), "p50_us": q(lat, 0.5), "p90_us": q(lat, 0.9), "p99_us": q(lat, 0.99),
+                  "max_us": round(lat[-1], 1), "cpu_p50_us": q(cpu, 0.5), "cpu_p99_us": q(cpu, 0.99)}))
 """
 
 
@@ -585,6 +613,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="default OUT/serving_memory")
     ap.add_argument("--out", type=Path, default=root / "bench" / "out")
     ap.add_argument("--no-tracemalloc", action="store_true")
+    ap.add_argument("--latency", type=int, default=2000,
+                    help="decide() this many stream messages one at a time (after 200 warm-up) for p50/p99; 0: skip")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):  # children inherit it
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -635,6 +665,7 @@ def main() -> int:
     measured = _child(_MEASURE, str(big), stream, TENANT, str(args.decide), "1")
     traced = None if args.no_tracemalloc else _child(_TRACE, str(big))
     lean = _child(_LEAN, str(big))
+    latency = _child(_LATENCY, str(big), stream, str(args.latency)) if args.latency else None
     if lean["loaded"]["versions"] != measured["loaded"]["versions"]:
         raise SystemExit(f"what-if run loaded other versions: {lean['loaded']['versions']}")
 
@@ -666,6 +697,7 @@ def main() -> int:
         "big_tenant": measured,
         "tracemalloc_load": traced,
         "what_if_no_training_imports": lean,
+        "big_tenant_decide_latency": latency,
         "peak_rss_mb": peak,
         "goal_rss_mb": 1000,
         "goal_met": peak <= 1000,

@@ -51,7 +51,7 @@ _NAME_MEMO: TableMemo[tuple[str, str], tuple[float, str]] = TableMemo(max_owners
 _LOOKALIKE_MEMO: TableMemo[str, tuple[int, int]] = TableMemo(max_owners=128, max_entries=1024)
 INDEXED_NAMES = 256
 """Name tables of at least this many names are searched through a :class:`NameIndex`."""
-_INDEX_CACHE: dict[int, tuple[NameTable, NameIndex]] = {}
+_INDEX_MEMO: TableMemo[int, NameIndex] = TableMemo(max_owners=128, max_entries=2)
 
 
 # ----------------------------------------------------------------------------- context
@@ -420,7 +420,13 @@ def _name_match_memo(v: MessageView, execs_only: bool) -> tuple[float, str]:
     key = (sender.name, sender.addr)
     hit = answers.get(key)
     if hit is None:
-        hit = answers[key] = _match_name(sender.name, sender.addr, table)
+        index = None
+        if len(table[0]) >= INDEXED_NAMES:  # one index per context and table: a new table drops the old one
+            kept = _INDEX_MEMO.answers((id(ctx), execs_only), table)
+            index = kept.get(0)
+            if index is None:
+                index = kept[0] = NameIndex(table[0])
+        hit = answers[key] = _match_name(sender.name, sender.addr, table, index)
     return hit
 
 
@@ -432,35 +438,24 @@ def _name_match_uncached(v: MessageView, execs_only: bool) -> tuple[float, str]:
     return _match_name(v.msg.from_.name, v.msg.from_.addr, _name_table(ctx, execs_only))
 
 
-def _match_name(display_name: str, addr: str, table: NameTable) -> tuple[float, str]:
+def _match_name(display_name: str, addr: str, table: NameTable, index: NameIndex | None = None) -> tuple[float, str]:
+    """The best ratio of ``display_name`` with a name in ``table`` not used by ``addr``; with the
+    table's ``index``, only the names that can reach :data:`MIN_SIMILARITY` are scored (the same
+    answer: they keep their table order, so equal scores rank as before)."""
     names, addrs = table
     key = fold_name(display_name)
     if len(key) < _MIN_NAME or not names:
         return 0.0, ""
-    if len(names) >= INDEXED_NAMES:  # score only the names that can reach the cutoff, in table order
-        picked = _name_index(table).candidates(key, MIN_SIMILARITY).tolist()
-        choices: Sequence[str] = operator.itemgetter(*picked)(names) if len(picked) > 1 else \
-            [names[i] for i in picked]  # itemgetter of one index gives the item, not a tuple
-    else:
-        picked, choices = None, names
+    picked: list[int] | None = None
+    choices: Sequence[str] = names
+    if index is not None:
+        picked = index.candidates(key, MIN_SIMILARITY).tolist()
+        choices = operator.itemgetter(*picked)(names) if len(picked) > 1 else [names[i] for i in picked]
     # the best few: the very best may be the sender's own name (then it is no impersonation)
-    for name, score, index in process.extract(key, choices, scorer=fuzz.ratio, limit=3, score_cutoff=MIN_SIMILARITY):
-        if addr not in addrs[index if picked is None else picked[index]]:
+    for name, score, i in process.extract(key, choices, scorer=fuzz.ratio, limit=3, score_cutoff=MIN_SIMILARITY):
+        if addr not in addrs[i if picked is None else picked[i]]:
             return float(score), name
     return 0.0, ""
-
-
-def _name_index(table: NameTable) -> NameIndex:
-    """The :class:`NameIndex` of a name table, kept while the table object lives on (a live
-    context hands over the same table until a name changes)."""
-    kept = _INDEX_CACHE.get(id(table))
-    if kept is not None and kept[0] is table:
-        return kept[1]
-    index = NameIndex(table[0])
-    if len(_INDEX_CACHE) >= 256:
-        _INDEX_CACHE.clear()
-    _INDEX_CACHE[id(table)] = (table, index)  # holding the table: its id is not reused meanwhile
-    return index
 
 
 @signal("display_name_internal_similarity",

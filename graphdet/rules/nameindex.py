@@ -94,10 +94,10 @@ class NameIndex:
     def _need(self, cutoff: float, key_length: int) -> np.ndarray:
         """Per name, the fewest shared characters that let ``200 S / (|key| + |name|)`` reach
         ``cutoff``: ``ceil(cutoff (|key| + |name|) / 200)``, less a hair of slack so that
-        rounding can only keep more names (remembered per cutoff and key length)."""
+        rounding can only keep more names (remembered per cutoff and key length, 32 at most)."""
         need = self._needs.get((cutoff, key_length))
         if need is None:
-            if len(self._needs) >= 64:
+            if len(self._needs) >= 32:
                 self._needs.clear()
             need = np.minimum(np.ceil(cutoff * (key_length + self.lengths) / 200.0 - 1e-6), _MAX_NEED).astype(np.int32)
             self._needs[(cutoff, key_length)] = need

@@ -69,6 +69,7 @@ def _signals(ctx: TenantContext, m: Message) -> tuple[float, float, int, int]:
 def _fresh_memos() -> None:
     ex._NAME_MEMO.clear()
     ex._LOOKALIKE_MEMO.clear()
+    ex._INDEX_MEMO.clear()
 
 
 def test_table_memo_is_per_table_object_and_bounded() -> None:
@@ -148,9 +149,13 @@ def test_live_tenant_state_lookalike_memo_extends_with_new_domains() -> None:
     assert _signals(st, lookalike)[2] == ex.NO_LOOKALIKE == _uncached(st, lookalike)[2]
 
 
-def test_live_tenant_state_replay_memo_equals_uncached() -> None:
+@pytest.mark.parametrize("indexed_names", [ex.INDEXED_NAMES, 1], ids=["scored", "indexed"])
+def test_live_tenant_state_replay_memo_equals_uncached(indexed_names: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream where names and domains keep appearing: every message's context signals with
-    the memos equal the ones computed from scratch, before and after the state learns it."""
+    the memos equal the ones computed from scratch, before and after the state learns it. With
+    ``indexed_names`` 1, every name table is searched through its NameIndex (the uncached
+    reference scores every name)."""
+    monkeypatch.setattr(ex, "INDEXED_NAMES", indexed_names)
     st = TenantState("acme", executives=["jane.doe@acme.com", "robert.chen@acme.com"])
     internal = [("Jane Doe", "jane.doe@acme.com"), ("Robert Chen", "robert.chen@acme.com"),
                 ("Mark Lee", "mark.lee@acme.com"), ("IT Service Desk", "it@acme.com")]
@@ -162,6 +167,8 @@ def test_live_tenant_state_replay_memo_equals_uncached() -> None:
         assert _signals(st, m) == _uncached(st, m), (i, name, addr, link)
         st.observe(m)
     assert len(ex._NAME_MEMO) > 0
+    # one index per (context, table kind), for the table the context hands over now
+    assert len(ex._INDEX_MEMO) == (2 if indexed_names == 1 else 0)
 
 
 def test_acme_fixture_answers_match_across_repeats(acme_ctx: StaticContext) -> None:
