@@ -137,8 +137,9 @@ def check(engine: Any, raw: bytes) -> tuple[str | None, float, int]:
     try:
         decisions = engine.decide_raw(raw)
     except BaseException as e:  # noqa: BLE001  (what the fuzzer is looking for)
-        where = traceback.format_exc().strip().splitlines()[-3].strip()
-        return f"raised {type(e).__name__}: {str(e)[:200]} ({where})", time.perf_counter() - t, 0
+        frames = traceback.extract_tb(e.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else "?"
+        return f"raised {type(e).__name__}: {str(e)[:200]} (at {where})", time.perf_counter() - t, 0
     elapsed = time.perf_counter() - t
     if not isinstance(decisions, list) or not decisions:
         return f"returned {type(decisions).__name__} of {len(decisions) if isinstance(decisions, list) else '?'}", \
@@ -210,7 +211,8 @@ def main() -> int:
                 problem = f"slow: {elapsed:.2f} s"
             if problem is None:
                 return
-            kind = problem.split(":")[0] + problem.rsplit("(", 1)[-1] if problem.startswith("raised") else \
+            # one finding per exception type and place (or per other problem)
+            kind = problem.split(":")[0] + problem.rsplit("(at ", 1)[-1] if problem.startswith("raised") else \
                 problem.split(":")[0]
             if kind in kinds:
                 return

@@ -92,10 +92,11 @@ def _sorted_members(values: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 
 def _live_members(values: np.ndarray, live: set[int]) -> list[int]:
-    """The ids of a live neighbour set that are in the sorted snapshot row ``values``."""
+    """The ids of a live neighbour set that are in the sorted snapshot row ``values`` (the set as
+    an array of the row's own dtype: a mixed comparison would copy the whole row)."""
     if len(live) <= _LIVE_LOOP:
         return [w for w in live if _in_sorted(values, w)]
-    found: list[int] = _sorted_members(values, np.fromiter(live, dtype=np.int64, count=len(live))).tolist()
+    found: list[int] = _sorted_members(values, np.fromiter(live, dtype=values.dtype, count=len(live))).tolist()
     return found
 
 
@@ -159,7 +160,7 @@ class _Adjacency:
                 return 0, 0.0
             deg = self.deg  # a common neighbour has degree >= 2
             return len(common), math.fsum([1.0 / math.log(deg[w]) for w in common])
-        # big rows: the snapshot parts intersect in numpy, the (small) live parts one by one
+        # big rows: the snapshot parts intersect in numpy, live sets one by one or (past _LIVE_LOOP) as arrays
         au, av = self.snap_row(u), self.snap_row(v)
         both = _sorted_members(av, au) if len(au) <= len(av) else _sorted_members(au, av)
         terms: list[float] = self._inv_log_of(self.ptr[both + 1] - self.ptr[both] + self.live_n[both]).tolist()

@@ -32,7 +32,8 @@ _CLASS_OF[ord("a") : ord("z") + 1] = np.arange(26)
 _CLASS_OF[ord(" ")] = 26
 _CLASS_OF[ord("0") : ord("9") + 1] = 27
 _CLASS_OF[128] = 29
-_MAX_NEED = 2**30  # int32 thresholds: a key or name this long is caught by the clamp, never wrapped
+_MAX_NEED = 2**15 - 1  # int16 thresholds: a longer key or name is clamped (keeps more names), never wrapped
+_NEEDS_KEPT = 16  # thresholds kept per index, one per key length (~2 bytes a name each)
 _LEVELS = 4  # "at least j of class c" is kept as a bit for j = 1..4: two 64-bit words a name
 
 
@@ -81,7 +82,7 @@ class NameIndex:
                     high |= 1 << ((j - 3) * _CLASSES + c)
             # past 4 of a class the key's own count stands in for the name's (S only grows)
             beyond += max(k - _LEVELS, 0)
-        if beyond >= _MAX_NEED:  # a key of a billion characters of one class: no filtering
+        if beyond >= _MAX_NEED:  # a surplus past every (clamped) threshold: nothing is filtered
             return np.arange(len(self.lengths))
         shared = np.bitwise_count(self.low & np.uint64(low))
         if high:
@@ -94,11 +95,11 @@ class NameIndex:
     def _need(self, cutoff: float, key_length: int) -> np.ndarray:
         """Per name, the fewest shared characters that let ``200 S / (|key| + |name|)`` reach
         ``cutoff``: ``ceil(cutoff (|key| + |name|) / 200)``, less a hair of slack so that
-        rounding can only keep more names (remembered per cutoff and key length, 32 at most)."""
+        rounding can only keep more names (remembered per cutoff and key length, 16 at most)."""
         need = self._needs.get((cutoff, key_length))
         if need is None:
-            if len(self._needs) >= 32:
+            if len(self._needs) >= _NEEDS_KEPT:
                 self._needs.clear()
-            need = np.minimum(np.ceil(cutoff * (key_length + self.lengths) / 200.0 - 1e-6), _MAX_NEED).astype(np.int32)
+            need = np.minimum(np.ceil(cutoff * (key_length + self.lengths) / 200.0 - 1e-6), _MAX_NEED).astype(np.int16)
             self._needs[(cutoff, key_length)] = need
         return need

@@ -20,12 +20,22 @@ _NAME = st.text(_CHARS, min_size=4, max_size=14)
 
 @settings(max_examples=300, deadline=None)
 @given(names=st.lists(_NAME, min_size=1, max_size=60), key=_NAME,
-       cutoff=st.sampled_from([0.0, 50.0, 70.0, 85.0, 100.0]))
-def test_candidates_hold_every_name_that_reaches_the_cutoff(names: list[str], key: str, cutoff: float) -> None:
+       cutoff=st.one_of(st.sampled_from([0.0, 50.0, 70.0, 85.0, 100.0]), st.floats(0, 100)), exact=st.booleans())
+def test_candidates_hold_every_name_that_reaches_the_cutoff(names: list[str], key: str, cutoff: float,
+                                                            exact: bool) -> None:
+    if exact:  # a cutoff equal to a name's own score, to the last bit: the name must stay
+        cutoff = fuzz.ratio(key, names[0])
     found = NameIndex(names).candidates(key, cutoff).tolist()
     assert found == sorted(set(found))
     reaching = [i for i, n in enumerate(names) if fuzz.ratio(key, n) >= cutoff]
     assert set(reaching) <= set(found)
+
+
+def test_a_name_scoring_exactly_the_cutoff_is_kept() -> None:
+    # 200 * 4 shared / 11 characters = 72.7272...: the threshold ceil(72.72... * 11 / 200) must
+    # not round up to 5 shared characters
+    cutoff = fuzz.ratio("aaaabb", "aaaac")
+    assert cutoff == 800 / 11 and NameIndex(["aaaac"]).candidates("aaaabb", cutoff).tolist() == [0]
 
 
 def test_candidates_drop_names_that_share_too_few_characters() -> None:

@@ -65,5 +65,6 @@ def test_check_reports_an_exception_and_an_empty_answer(fuzz: ModuleType) -> Non
             return []
 
     problem, _, n = fuzz.check(Raising(), b"x")
-    assert problem is not None and problem.startswith("raised RecursionError: too deep") and n == 0
+    assert problem is not None and problem.startswith("raised RecursionError: too deep (at ") and n == 0
+    assert problem.endswith(f"{__file__}:{Raising.decide_raw.__code__.co_firstlineno + 1} in decide_raw)")
     assert fuzz.check(Empty(), b"x")[0] == "returned list of 0"
