@@ -91,6 +91,16 @@ def _sorted_members(values: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return found
 
 
+_INV_LOG: list[float] = [math.nan, math.nan]  # 1 / log(k) by degree k >= 2, shared, grown on demand
+
+
+def _grow_inv_log(top: int) -> None:
+    """Extend :data:`_INV_LOG` past degree ``top`` (the floats ``_inv_log_of`` computes too;
+    appended in place, so a reader sees a shorter table at worst and grows it again)."""
+    if top >= len(_INV_LOG):  # 1,024 degrees of headroom: a growing hub extends it ~80 µs at a time
+        _INV_LOG.extend([1.0 / math.log(k) for k in range(len(_INV_LOG), top + 1025)])
+
+
 def _live_members(values: np.ndarray, live: set[int]) -> list[int]:
     """The ids of a live neighbour set that are in the sorted snapshot row ``values`` (the set as
     an array of the row's own dtype: a mixed comparison would copy the whole row)."""
@@ -113,6 +123,8 @@ class _Adjacency:
         self.live_n = np.zeros(len(ptr) - 1, dtype=np.int32)  # len(live[i]) of snapshot nodes
         self.n_snap = len(ptr) - 1
         self.deg: list[int] = np.diff(ptr).tolist()  # snapshot + live, grown for live nodes (~8 B a node)
+        if self.deg:
+            _grow_inv_log(max(self.deg))  # at load, not at the first decision that meets the biggest hub
         self._ptr = ptr.data
         self._ids = ids.data
         self._inv_log = np.zeros(0)  # 1 / log(k) by degree k, grown on demand
@@ -150,6 +162,7 @@ class _Adjacency:
             if su > sv:
                 u, v, lu, lv = v, u, lv, lu
             ids = self._ids
+            # (sets built per call: remembered sets would be scanned by every young GC collection)
             small = set(ids[ptr[u] : ptr[u + 1]].tolist()) if u < n else set()
             if lu:
                 small |= lu
@@ -159,7 +172,12 @@ class _Adjacency:
             if not common:
                 return 0, 0.0
             deg = self.deg  # a common neighbour has degree >= 2
-            return len(common), math.fsum([1.0 / math.log(deg[w]) for w in common])
+            try:
+                small_terms = [_INV_LOG[deg[w]] for w in common]
+            except IndexError:  # a degree past the table (a live neighbour made it grow)
+                _grow_inv_log(max(deg[w] for w in common))
+                small_terms = [_INV_LOG[deg[w]] for w in common]
+            return len(common), math.fsum(small_terms)
         # big rows: the snapshot parts intersect in numpy, live sets one by one or (past _LIVE_LOOP) as arrays
         au, av = self.snap_row(u), self.snap_row(v)
         both = _sorted_members(av, au) if len(au) <= len(av) else _sorted_members(au, av)

@@ -281,3 +281,14 @@ def test_internal_domain_answers_follow_a_growing_set_of_internal_domains(monkey
     st.observe(out)
     assert [st.is_internal_domain(d) for d in asked] == [True, True, True, True, False, False]
     assert "b.net" in st.internal_domains
+
+
+def test_the_inverse_log_table_grows_past_the_degrees_it_was_built_for(tmp_path: Path) -> None:
+    """Adamic-Adar terms come from a shared 1/log(k) table, built at load up to the snapshot's
+    biggest degree (plus headroom); a degree that grows past it extends the table."""
+    g = Graph(4, {(0, 1): 1, (1, 2): 1, (1, 3): 1}, [[], [], [], []], [True] * 4, [AS_OF - timedelta(days=1)] * 4)
+    st_ = TenantState.from_snapshot(load_snapshot(write_snapshot(g, tmp_path)), TENANT)
+    assert len(state_module._INV_LOG) > 3 + 1000
+    with mock.patch.object(state_module, "_INV_LOG", [math.nan, math.nan]):  # a table that is too short
+        assert st_.link_stats(0, 2) == (1, 1.0 / math.log(3))  # via 1, of degree 3
+        assert len(state_module._INV_LOG) > 3 and state_module._INV_LOG[3] == 1.0 / math.log(3)
