@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
@@ -92,13 +93,22 @@ def _sorted_members(values: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 
 _INV_LOG: list[float] = [math.nan, math.nan]  # 1 / log(k) by degree k >= 2, shared, grown on demand
+_INV_LOG_ARRAY = np.array(_INV_LOG)  # the same floats as an array (replaced, never changed, when it grows)
+_INV_LOG_LOCK = threading.Lock()
 
 
 def _grow_inv_log(top: int) -> None:
-    """Extend :data:`_INV_LOG` past degree ``top`` (the floats ``_inv_log_of`` computes too;
-    appended in place, so a reader sees a shorter table at worst and grows it again)."""
-    if top >= len(_INV_LOG):  # 1,024 degrees of headroom: a growing hub extends it ~80 µs at a time
-        _INV_LOG.extend([1.0 / math.log(k) for k in range(len(_INV_LOG), top + 1025)])
+    """Extend :data:`_INV_LOG` past degree ``top``, and its array (appended in place, so a reader
+    sees a shorter table at worst and grows it again). Built at load up to the snapshot's biggest
+    degree: with a hub of 75,000 correspondents, the first decision that met it built a table per
+    state, 20-40 ms."""
+    global _INV_LOG_ARRAY
+    if top < len(_INV_LOG):
+        return
+    with _INV_LOG_LOCK:  # one grower at a time (a snapshot may load while another state decides)
+        if top >= len(_INV_LOG):  # 1,024 degrees of headroom: a growing hub extends it ~80 µs at a time
+            _INV_LOG.extend([1.0 / math.log(k) for k in range(len(_INV_LOG), top + 1025)])
+            _INV_LOG_ARRAY = np.array(_INV_LOG)
 
 
 def _live_members(values: np.ndarray, live: set[int]) -> list[int]:
@@ -127,7 +137,6 @@ class _Adjacency:
             _grow_inv_log(max(self.deg))  # at load, not at the first decision that meets the biggest hub
         self._ptr = ptr.data
         self._ids = ids.data
-        self._inv_log = np.zeros(0)  # 1 / log(k) by degree k, grown on demand
 
     @classmethod
     def from_edges(cls, rows: np.ndarray, cols: np.ndarray, n: int) -> _Adjacency:
@@ -193,7 +202,10 @@ class _Adjacency:
                 extra += _live_members(av, lu)
         if lv:
             extra += _live_members(au, lv)
-        terms += [1.0 / math.log(self.deg[w]) for w in extra]
+        if extra:
+            deg = self.deg
+            _grow_inv_log(max(deg[w] for w in extra))
+            terms += [_INV_LOG[deg[w]] for w in extra]
         return len(both) + len(extra), math.fsum(terms)
 
     def _inv_log_of(self, degrees: np.ndarray) -> np.ndarray:
@@ -201,10 +213,8 @@ class _Adjacency:
         if not len(degrees):
             return np.zeros(0)
         top = int(degrees.max())
-        if top >= len(self._inv_log):
-            size = max(top + 1, 2 * len(self._inv_log), 64)
-            self._inv_log = np.array([math.nan, math.nan] + [1.0 / math.log(k) for k in range(2, size)])
-        out: np.ndarray = self._inv_log[degrees]
+        _grow_inv_log(top)
+        out: np.ndarray = _INV_LOG_ARRAY[degrees]
         return out
 
     def add(self, i: int, j: int) -> None:

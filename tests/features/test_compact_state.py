@@ -10,6 +10,7 @@ the same examples by lowering its threshold.
 from __future__ import annotations
 
 import math
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -292,3 +294,18 @@ def test_the_inverse_log_table_grows_past_the_degrees_it_was_built_for(tmp_path:
     with mock.patch.object(state_module, "_INV_LOG", [math.nan, math.nan]):  # a table that is too short
         assert st_.link_stats(0, 2) == (1, 1.0 / math.log(3))  # via 1, of degree 3
         assert len(state_module._INV_LOG) > 3 and state_module._INV_LOG[3] == 1.0 / math.log(3)
+    short = [math.nan, math.nan]
+    with mock.patch.object(state_module, "_INV_LOG", short), \
+            mock.patch.object(state_module, "_INV_LOG_ARRAY", np.array(short)), \
+            mock.patch.object(state_module, "_SMALL_ROWS", 0):  # the numpy path reads the array
+        assert st_.link_stats(0, 2) == (1, 1.0 / math.log(3))
+        assert state_module._INV_LOG_ARRAY[3] == 1.0 / math.log(3)
+    # growers racing each other append each degree once
+    with mock.patch.object(state_module, "_INV_LOG", [math.nan, math.nan]):
+        threads = [threading.Thread(target=state_module._grow_inv_log, args=(200_000 + 1000 * i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        table = state_module._INV_LOG
+        assert all(table[k] == 1.0 / math.log(k) for k in range(2, len(table)))
