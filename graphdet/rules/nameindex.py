@@ -43,17 +43,19 @@ def _classes(text: str) -> np.ndarray:
     return classes
 
 
+def _bit(j: int, c: int) -> tuple[int, int]:
+    """Where "at least ``j`` characters of class ``c``" is kept: (word, bit). Levels 1-2 are in
+    the first word, 3-4 in the second."""
+    return (j - 1) // 2, ((j - 1) % 2) * _CLASSES + c
+
+
 def _words(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class counts (classes x names) as two bit words per name: bit ``(j - 1) * 30 + c`` is set
-    when there are at least ``j`` characters of class ``c`` (levels 1-2 in the first word, 3-4 in
-    the second)."""
-    words = []
-    for first in (1, 3):
-        word = np.zeros(counts.shape[1], dtype=np.uint64)
-        for j in (first, first + 1):
-            for c in range(_CLASSES):
-                word |= (counts[c] >= j).astype(np.uint64) << np.uint64((j - first) * _CLASSES + c)
-        words.append(word)
+    """Class counts (classes x names) as the two bit words of each name (see :func:`_bit`)."""
+    words = [np.zeros(counts.shape[1], dtype=np.uint64) for _ in range(2)]
+    for j in range(1, _LEVELS + 1):
+        for c in range(_CLASSES):
+            word, bit = _bit(j, c)
+            words[word] |= (counts[c] >= j).astype(np.uint64) << np.uint64(bit)
     return words[0], words[1]
 
 
@@ -73,17 +75,17 @@ class NameIndex:
 
     def candidates(self, key: str, cutoff: float) -> np.ndarray:
         """Indexes (ascending) of the names whose ``fuzz.ratio`` with ``key`` may be ``>= cutoff``."""
-        low = high = beyond = 0
+        query = [0, 0]  # the key's two bit words
+        beyond = 0
         for c, k in enumerate(np.bincount(_classes(key), minlength=_CLASSES).tolist()):
             for j in range(1, min(k, _LEVELS) + 1):
-                if j <= 2:
-                    low |= 1 << ((j - 1) * _CLASSES + c)
-                else:
-                    high |= 1 << ((j - 3) * _CLASSES + c)
+                word, bit = _bit(j, c)
+                query[word] |= 1 << bit
             # past 4 of a class the key's own count stands in for the name's (S only grows)
             beyond += max(k - _LEVELS, 0)
         if beyond >= _MAX_NEED:  # a surplus past every (clamped) threshold: nothing is filtered
             return np.arange(len(self.lengths))
+        low, high = query
         shared = np.bitwise_count(self.low & np.uint64(low))
         if high:
             shared += np.bitwise_count(self.high & np.uint64(high))  # at most 120: uint8 holds it
