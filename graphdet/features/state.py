@@ -46,6 +46,9 @@ _US_PER_DAY = 86_400_000_000
 _LOW32 = (1 << 32) - 1
 _SMALL_ROWS = 256  # link_stats intersects Python sets up to this many snapshot neighbours, numpy beyond
 _LIVE_LOOP = 8  # on the numpy path, live neighbour sets up to this size are looked up one by one
+_HUB_ROW = 1024  # snapshot rows this long get a membership bitmap (link_stats probes it from the other side)
+_HUB_BYTES = 32 << 20  # the bitmaps of one adjacency, largest rows first, take at most this much
+_PROBE_MAX = 256  # link_stats probes a hub's bitmap from a side with at most this many neighbours
 _NO_IDS = np.zeros(0, dtype=np.int32)
 _MEMO_SIZE = 65_536  # domains whose internal-or-not answer a TenantState remembers
 
@@ -137,6 +140,24 @@ class _Adjacency:
             _grow_inv_log(max(self.deg))  # at load, not at the first decision that meets the biggest hub
         self._ptr = ptr.data
         self._ids = ids.data
+        self.hubs: dict[int, bytes] = {}  # snapshot row -> membership bitmap (index_hubs)
+
+    def index_hubs(self) -> None:
+        """Membership bitmaps of the longest snapshot rows (at least :data:`_HUB_ROW` ids),
+        largest first, within :data:`_HUB_BYTES`: bit ``w`` of row ``i``'s bitmap says ``w`` is
+        a snapshot neighbour of ``i``. One bitmap is ``n_snap / 8`` bytes (16 KB for 130,000
+        nodes) and, as ``bytes``, nothing the garbage collector scans (a Python set of a
+        75,000-id row would be ~4 MB of int objects)."""
+        n = self.n_snap
+        lengths = np.diff(self.ptr)
+        rows = np.flatnonzero(lengths >= _HUB_ROW)
+        size = (n + 7) // 8
+        hubs: dict[int, bytes] = {}
+        for i in rows[np.argsort(-lengths[rows], kind="stable")].tolist()[: _HUB_BYTES // max(size, 1)]:
+            mask = np.zeros(n, dtype=bool)
+            mask[self.ids[self.ptr[i] : self.ptr[i + 1]]] = True
+            hubs[i] = np.packbits(mask, bitorder="little").tobytes()
+        self.hubs = hubs
 
     @classmethod
     def from_edges(cls, rows: np.ndarray, cols: np.ndarray, n: int) -> _Adjacency:
@@ -178,15 +199,14 @@ class _Adjacency:
             common = small.intersection(ids[ptr[v] : ptr[v + 1]].tolist()) if v < n else set()
             if lv:
                 common |= small & lv
-            if not common:
-                return 0, 0.0
-            deg = self.deg  # a common neighbour has degree >= 2
-            try:
-                small_terms = [_INV_LOG[deg[w]] for w in common]
-            except IndexError:  # a degree past the table (a live neighbour made it grow)
-                _grow_inv_log(max(deg[w] for w in common))
-                small_terms = [_INV_LOG[deg[w]] for w in common]
-            return len(common), math.fsum(small_terms)
+            return self._adamic_adar(common)
+        hubs = self.hubs
+        if hubs:  # one side a hub, the other short: probe the hub's bitmap with the short side's ids
+            bits = hubs.get(v)
+            if bits is None and (bits := hubs.get(u)) is not None:
+                u, v, lu, lv, su = v, u, lv, lu, sv
+            if bits is not None and su + (len(lu) if lu else 0) <= _PROBE_MAX:
+                return self._probe(u, lu, lv, bits)
         # big rows: the snapshot parts intersect in numpy, live sets one by one or (past _LIVE_LOOP) as arrays
         au, av = self.snap_row(u), self.snap_row(v)
         both = _sorted_members(av, au) if len(au) <= len(av) else _sorted_members(au, av)
@@ -207,6 +227,31 @@ class _Adjacency:
             _grow_inv_log(max(deg[w] for w in extra))
             terms += [_INV_LOG[deg[w]] for w in extra]
         return len(both) + len(extra), math.fsum(terms)
+
+    def _probe(self, u: int, lu: set[int] | None, lv: set[int] | None, bits: bytes) -> tuple[int, float]:
+        """:meth:`link_stats` of a short side ``u`` and a hub whose snapshot row is ``bits``:
+        each of ``u``'s neighbours is looked up in the hub's bitmap and live set."""
+        n = self.n_snap
+        mine = self._ids[self._ptr[u] : self._ptr[u + 1]].tolist() if u < n else []
+        if lv:
+            common = [w for w in mine if bits[w >> 3] >> (w & 7) & 1 or w in lv]
+        else:
+            common = [w for w in mine if bits[w >> 3] >> (w & 7) & 1]
+        if lu:  # live ids may be past the snapshot, and so past the bitmap
+            common += [w for w in lu if (w < n and bits[w >> 3] >> (w & 7) & 1) or (lv is not None and w in lv)]
+        return self._adamic_adar(common)
+
+    def _adamic_adar(self, common: Collection[int]) -> tuple[int, float]:
+        """How many ``common`` neighbours, and the ``math.fsum`` of ``1 / log(degree)`` over them."""
+        if not common:
+            return 0, 0.0
+        deg = self.deg  # a common neighbour has degree >= 2
+        try:
+            terms = [_INV_LOG[deg[w]] for w in common]
+        except IndexError:  # a degree past the table (a live neighbour made it grow)
+            _grow_inv_log(max(deg[w] for w in common))
+            terms = [_INV_LOG[deg[w]] for w in common]
+        return len(common), math.fsum(terms)
 
     def _inv_log_of(self, degrees: np.ndarray) -> np.ndarray:
         """``1.0 / math.log(k)`` for each degree ``k >= 2``: the floats computed one by one, by table."""
@@ -432,6 +477,7 @@ class TenantState:
         self._in = _Adjacency.from_edges(dst[by_dst], src[by_dst], n)
         both = _sorted_unique(np.concatenate([(src << 32) | dst, (dst << 32) | src]))
         self._nb = _Adjacency.from_edges(both >> 32, both & _LOW32, n)
+        self._nb.index_hubs()  # (link_stats reads only the undirected one)
 
     def _load_names(self, display_names: pa.ChunkedArray, n: int) -> None:
         """Folded display names per snapshot node, and the internal ones' owners."""

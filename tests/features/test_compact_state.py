@@ -174,15 +174,20 @@ def graphs(draw: Any) -> Graph:
     return Graph(n, edges, names, internal, first_seen, stream)
 
 
-@pytest.mark.parametrize(("small_rows", "live_loop"), [(state_module._SMALL_ROWS, state_module._LIVE_LOOP), (0, 10**6),
-                                                      (0, 0)], ids=["sets", "numpy", "numpy-live-arrays"])
+@pytest.mark.parametrize(("small_rows", "live_loop", "hub_row"), [
+    (state_module._SMALL_ROWS, state_module._LIVE_LOOP, state_module._HUB_ROW), (0, 10**6, 10**6), (0, 0, 10**6),
+    (0, state_module._LIVE_LOOP, 1),
+], ids=["sets", "numpy", "numpy-live-arrays", "hub-bitmaps"])
 @given(g=graphs())
-def test_compact_state_equals_plain_sets_and_dicts(small_rows: int, live_loop: int, g: Graph,
+def test_compact_state_equals_plain_sets_and_dicts(small_rows: int, live_loop: int, hub_row: int, g: Graph,
                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
     snap = load_snapshot(write_snapshot(g, tmp_path_factory.mktemp("snap")))
     with mock.patch.object(state_module, "_SMALL_ROWS", small_rows), \
-            mock.patch.object(state_module, "_LIVE_LOOP", live_loop):
+            mock.patch.object(state_module, "_LIVE_LOOP", live_loop), \
+            mock.patch.object(state_module, "_HUB_ROW", hub_row):  # 1: every non-empty row is a hub
         st_ = TenantState.from_snapshot(snap, TENANT)
+        if hub_row == 1:
+            assert set(st_._nb.hubs) == {i for i in range(g.n) if st_._nb.snap_list(i)}
         ref = Reference(g)
         assert st_.n_snap == g.n
         assert st_.first_us == [int(t.timestamp() * 1_000_000) for t in g.first_seen]
@@ -256,6 +261,48 @@ def test_hubs_take_the_numpy_path_and_agree_with_sets(tmp_path: Path) -> None:
     for u, v in [(0, 1), (1, 0), (0, 460), (2, 1)]:
         assert st_.link_stats(u, v) == ref.link_stats(u, v), (u, v)
     assert st_.link_stats(0, 1)[0] == 150 + 4 + 20
+
+
+def test_short_rows_probe_a_hubs_bitmap_and_agree_with_sets(tmp_path: Path) -> None:
+    """Hub 0 writes to 2..1201 (a bitmap), hub 1 is written to by 700..1900 (a bitmap too);
+    short rows and live edges on every side."""
+    edges = {(0, i): 1 for i in range(2, 1202)} | {(i, 1): 1 for i in range(700, 1901)}
+    edges |= {(1950, i): 1 for i in (3, 700, 800, 1500, 1949)}  # a short row: common with both hubs
+    g = Graph(1960, edges, [[] for _ in range(1960)], [True] * 1960, [AS_OF - timedelta(days=1)] * 1960)
+    with mock.patch.object(state_module, "_HUB_ROW", 1000):
+        st_ = TenantState.from_snapshot(load_snapshot(write_snapshot(g, tmp_path)), TENANT)
+    assert set(st_._nb.hubs) == {0, 1}
+    ref = Reference(g)
+    adjacency = state_module._Adjacency
+    probes = mock.patch.object(adjacency, "_probe", autospec=True, side_effect=adjacency._probe)
+    pairs = [(1950, 0), (0, 1950), (1950, 1), (1, 1950), (1949, 0), (0, 1), (1955, 0), (1955, 1), (2, 1)]
+    for k, (s, rcpts) in enumerate([(0, [1955, 1956]), (1955, [1950, 1]), (1950, [1957]), (1957, [0]),
+                                    (1958, [1950, 0]), (1, [1958])]):
+        m = message(k, s, rcpts, "")  # live neighbours: of the hubs, of the short row, of both, past n
+        st_.observe(m)
+        ref.observe(m)
+        with probes as probe:
+            for u, v in pairs:
+                assert st_.link_stats(u, v) == ref.link_stats(u, v), (k, u, v)
+        # every pair but the two hubs' own (both rows too long to probe) is answered by a probe
+        assert probe.call_count == len(pairs) - 1
+    # 3, 700 and 800 in both snapshot rows; 1955, 1957 and 1958 live neighbours of both
+    assert st_.link_stats(1950, 0)[0] == 3 + 3
+    with mock.patch.object(state_module, "_PROBE_MAX", 0), probes as probe:  # too long to probe: numpy
+        assert [st_.link_stats(u, v) for u, v in pairs] == [ref.link_stats(u, v) for u, v in pairs]
+        assert probe.call_count == 0
+
+
+def test_hub_bitmaps_take_the_largest_rows_within_the_budget(tmp_path: Path) -> None:
+    edges = {(0, i): 1 for i in range(1, 40)} | {(40, i): 1 for i in range(41, 60)}
+    edges |= {(60, i): 1 for i in range(61, 90)}
+    g = Graph(100, edges, [[] for _ in range(100)], [True] * 100, [AS_OF - timedelta(days=1)] * 100)
+    snap = load_snapshot(write_snapshot(g, tmp_path))
+    with mock.patch.object(state_module, "_HUB_ROW", 19), mock.patch.object(state_module, "_HUB_BYTES", 2 * 13):
+        st_ = TenantState.from_snapshot(snap, TENANT)  # bitmaps of 13 bytes (100 nodes): room for two
+    assert set(st_._nb.hubs) == {0, 60}  # 39 and 29 neighbours; 40's 19 did not fit
+    bits = np.unpackbits(np.frombuffer(st_._nb.hubs[60], dtype=np.uint8), bitorder="little")[:100]
+    assert np.flatnonzero(bits).tolist() == sorted(st_.neighbours(60)) == list(range(61, 90))
 
 
 
