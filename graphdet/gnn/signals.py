@@ -176,7 +176,13 @@ class GNNIndex:
                 todo.append(key)
             else:
                 out[key] = known
-        if todo:
+        if len(todo) == 1:  # one message's one first contact: row slices (views), no index arrays
+            key = todo[0]
+            r, c = key >> 32, key & 0xFFFFFFFF
+            probs, sims = self._pair_values(self.src[r : r + 1], self.dst[c : c + 1], self.emb[r : r + 1],
+                                            self.corr[c : c + 1])
+            out[key] = probs.item(), sims.item()
+        elif todo:
             rows = np.array([key >> 32 for key in todo], dtype=np.int64)
             cols = np.array([key & 0xFFFFFFFF for key in todo], dtype=np.int64)
             probs, sims = self._values(rows, cols)
@@ -188,9 +194,15 @@ class GNNIndex:
 
     def _values(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Plausibility and similarity of pairs (sender rows, recipient nodes), as float64."""
-        logits = np.einsum("ij,ij->i", self.src[rows], self.dst[cols]).astype(np.float64) + self.bias
+        return self._pair_values(self.src[rows], self.dst[cols], self.emb[rows], self.corr[cols])
+
+    def _pair_values(self, src: np.ndarray, dst: np.ndarray, emb: np.ndarray,
+                     corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_values` of the pairs whose rows are gathered in ``src`` .. ``corr`` (one pair
+        per row: each row's dot product is its own, so gathered copies and slices agree)."""
+        logits = np.einsum("ij,ij->i", src, dst).astype(np.float64) + self.bias
         probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
-        sims: np.ndarray = np.einsum("ij,ij->i", self.corr[cols], self.emb[rows]).astype(np.float64)
+        sims: np.ndarray = np.einsum("ij,ij->i", corr, emb).astype(np.float64)
         return probs, sims
 
     def plausibility_batch(self, sender_rows: np.ndarray, recipient_nodes: np.ndarray) -> np.ndarray:

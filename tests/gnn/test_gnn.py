@@ -146,6 +146,12 @@ def test_message_features_are_the_same_from_the_pair_cache(snapshot_root: Path,
     batched = warm.message_features(requests)
     for got in (one_by_one, batched):
         assert np.array_equal(np.array(got), np.array(alone), equal_nan=True)
+    # a lone first contact is computed from row slices, a batch's from gathered rows: the same bits
+    senders, targets = rng.integers(0, rows, 500), rng.integers(0, n, 500)
+    gathered = np.column_stack(index()._values(senders, targets))
+    bare = index()  # no snapshot edges attached: every pair is computed
+    lone = [bare._compute([int(a) << 32 | int(b)]) for a, b in zip(senders, targets, strict=True)]
+    assert np.array_equal(np.array([next(iter(d.values())) for d in lone]), gathered)
 
 
 def test_snapshot_edges_precomputed_at_load_equal_each_pair_alone(snapshot_root: Path) -> None:
