@@ -35,6 +35,7 @@ earlier one), the booster call and the chronicle append run outside it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
@@ -52,7 +53,7 @@ from graphdet.features import FeatureBuilder, FeatureRow, OnlineState
 from graphdet.graph.snapshot import Snapshot, load_snapshot, sha256_file
 from graphdet.ingest import RecordError, parse_message
 from graphdet.policy import Policy, load_policy
-from graphdet.rules import RuleSet, load_rules
+from graphdet.rules import RuleSet, load_rules, prepare
 from graphdet.schema import Category, Decision, Message, Verdict
 from graphdet.tenants import TenantConfig, load_tenant_config
 from graphdet.versions import artifact_versions
@@ -186,6 +187,7 @@ def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | 
     else:
         state, snapshot_version, problems = _snapshot(root, executives)
         degraded += problems
+        _prepare(state)
     versions = artifact_versions(root, snapshot=snapshot_version, model_loaded=decider is not None,
                                  rules=ruleset.version, features=builder.schema.version)
     if decider is not None:
@@ -197,6 +199,25 @@ def _build(root: Path, previous: _Bundle | None = None, tenants: TenantConfig | 
     known = frozenset(t.name for t in tenants.tenants) | frozenset(state.tenants) if tenants.configured else None
     return _Bundle(ruleset, builder, decider, state, tenants, policy, versions, fingerprint, tuple(degraded),
                    snapshot_version, known)
+
+
+def _prepare(state: OnlineState) -> None:
+    """Build each tenant's name tables, name indexes and look-alike references before the
+    state serves (see :func:`graphdet.rules.prepare`); a failure only leaves it to the first
+    decision that needs them."""
+    for tenant, st in state.tenants.items():
+        try:
+            prepare(st)
+        except Exception:
+            logger.exception("preparing the signal tables of tenant %s failed; its first decisions build them", tenant)
+
+
+def _collect() -> None:
+    """One full garbage collection after a snapshot load. The load leaves hundreds of thousands
+    of new objects for the collector; left to itself, it scanned them all in one of the first
+    decisions (~150 ms for a 1M-edge tenant). Done here it costs the load that, and the next
+    full collection waits for the heap to grow by a quarter."""
+    gc.collect()
 
 
 def _pointer(root: Path) -> str:
@@ -267,6 +288,7 @@ class DecisionEngine:
         config = config or ServingConfig()
         engine = cls(root, _build(root, tenants=tenants, top_k=config.top_k), config)
         pa.default_memory_pool().release_unused()  # the snapshot's load buffers (~40 MB on a 1M-edge tenant)
+        _collect()
         engine._tenants_override = tenants
         return engine
 
@@ -316,6 +338,9 @@ class DecisionEngine:
             self._bundle = new  # one reference assignment: atomic for readers
             self._refused = ""
             logger.info("hot-swapped to %s", dict(new.versions))
+            if new.state is not current.state:
+                del current  # (the old state goes when the decisions in flight finish with it)
+                _collect()
             return True
 
     # ------------------------------------------------------------------ deciding

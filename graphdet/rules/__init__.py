@@ -18,6 +18,7 @@ from graphdet.rules.context import (
 )
 from graphdet.rules.engine import Evaluation, RuleEngine
 from graphdet.rules.errors import RuleError, RuleIssue, RuleSetError
+from graphdet.rules.extractors import prepare
 from graphdet.rules.lexicon import Lexicon, load_lexicon
 from graphdet.rules.registry import REGISTRY, SignalSpec, resolve_signal, signal
 from graphdet.rules.ruleset import Rule, RuleSet, folder_version, lint, load_rules, rule_summary
@@ -58,6 +59,7 @@ __all__ = [
     "load_rules",
     "load_static_context",
     "phrase_signal",
+    "prepare",
     "resolve_signal",
     "rule_summary",
     "signal",

@@ -26,7 +26,7 @@ from graphdet.rules.view import MessageView, host_of, registrable
 from graphdet.schema import AuthResult, Direction
 
 __all__ = ["INDEXED_NAMES", "MAX_LINK_DOMAINS", "MAX_LOOKALIKE", "MIN_SIMILARITY", "NO_LOOKALIKE",
-           "lookalike_distance"]
+           "lookalike_distance", "prepare"]
 
 NO_LOOKALIKE = 99
 """Look-alike distance when there is no candidate (unknown context, known or internal domain)."""
@@ -423,14 +423,33 @@ def _name_match_memo(v: MessageView, execs_only: bool) -> tuple[float, str]:
     key = (sender.name, sender.addr)
     hit = answers.get(key)
     if hit is None:
-        index = None
-        if len(table[0]) >= INDEXED_NAMES:  # one index per context and table: a new table drops the old one
-            kept = _INDEX_MEMO.answers((id(ctx), execs_only), table)
-            index = kept.get(0)
-            if index is None:
-                index = kept[0] = NameIndex(table[0])
-        hit = answers[key] = _match_name(sender.name, sender.addr, table, index)
+        hit = answers[key] = _match_name(sender.name, sender.addr, table, _name_index(ctx, execs_only, table))
     return hit
+
+
+def _name_index(ctx: TenantContext, execs_only: bool, table: NameTable) -> NameIndex | None:
+    """The :class:`NameIndex` of a table of at least :data:`INDEXED_NAMES` names (None below):
+    one per context and table kind, a new table drops the old one."""
+    if len(table[0]) < INDEXED_NAMES:
+        return None
+    kept = _INDEX_MEMO.answers((id(ctx), execs_only), table)
+    index = kept.get(0)
+    if index is None:
+        index = kept[0] = NameIndex(table[0])
+    return index
+
+
+def prepare(ctx: TenantContext) -> None:
+    """Build what the display-name and look-alike signals derive from ``ctx`` (its internal
+    and executives' name tables, their indexes, its look-alike references) now, not in the
+    first decision that needs them. For a tenant of 18,000 internal names and 8,600 domains
+    that decision took 60-70 ms, and a snapshot load or hot swap starts each tenant afresh;
+    the engine calls this for every tenant when it loads a snapshot."""
+    if not ctx.available:
+        return
+    for execs_only in (False, True):
+        _name_index(ctx, execs_only, _name_table(ctx, execs_only))
+    _references(ctx)
 
 
 def _name_match_uncached(v: MessageView, execs_only: bool) -> tuple[float, str]:

@@ -177,3 +177,38 @@ def test_acme_fixture_answers_match_across_repeats(acme_ctx: StaticContext) -> N
     first = _signals(acme_ctx, m)
     assert first == (100.0, 0.0, 0, 0)
     assert all(_signals(acme_ctx, m) == first for _ in range(3))
+
+
+def test_prepare_builds_what_the_first_message_would_and_changes_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After ``prepare``, no external message builds a name table, name index or look-alike
+    reference list (the engine prepares each tenant when it loads a snapshot), and the signals
+    are those of an unprepared twin."""
+    monkeypatch.setattr(ex, "INDEXED_NAMES", 1)
+
+    def tenant() -> TenantState:
+        st = TenantState("acme", executives=["jane.doe@acme.com"])
+        st.observe(_internal("Jane Doe", "jane.doe@acme.com", to="x@fabrikam.com"))
+        st.observe(_internal("Mark Lee", "mark.lee@acme.com", to="y@contoso-logistics.com"))
+        return st
+
+    cold = TenantState("cold")
+    ex.prepare(cold)  # no history, no context: nothing to build, no error
+    assert cold._name_tables == {} and cold._refs is None
+    prepared, twin = tenant(), tenant()
+    ex.prepare(prepared)
+    assert set(prepared._name_tables) == {(False, ex._MIN_NAME), (True, ex._MIN_NAME)}
+    assert prepared._refs == sorted(prepared.domain_first_us) and len(ex._INDEX_MEMO) == 2
+    refs = prepared._refs
+    built: list[str] = []
+    index = ex.NameIndex
+    monkeypatch.setattr(ex, "NameIndex", lambda names: built.append("index") or index(names))
+    name_table = TenantState.name_table
+    monkeypatch.setattr(TenantState, "name_table", lambda self, *a: (
+        built.append("table") if a not in self._name_tables else None) or name_table(self, *a))
+    for name, addr, link in EXTERNAL:
+        m = _msg(name, addr, link=link)
+        expected = _signals(twin, m)
+        assert built == ["table", "index"] * 2 or not built  # the twin's first message builds both kinds
+        built.clear()
+        assert _signals(prepared, m) == expected == _uncached(prepared, m), (name, addr, link)
+        assert built == [] and prepared._refs is refs

@@ -83,6 +83,26 @@ def test_single_and_batch_decisions_agree(world: World) -> None:
     assert [d.score for d in singles] == [d.score for d in batch]
 
 
+def test_a_loaded_snapshot_is_prepared_before_it_decides(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Each tenant's name tables and look-alike references are built at load, not by its first
+    decision; a failure there is logged and only leaves them to the first decision."""
+    engine = DecisionEngine.load(world.artifacts)
+    states = engine._bundle.state.tenants
+    assert len(states) == 2 and all(st.available for st in states.values())
+    assert all(st._refs is not None and len(st._name_tables) == 2 for st in states.values())
+
+    def broken(ctx: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("serving.engine.prepare", broken)
+    unprepared = DecisionEngine.load(world.artifacts)
+    assert all(st._refs is None for st in unprepared._bundle.state.tenants.values())
+    assert caplog.text.count("preparing the signal tables of tenant") == 2 and "boom" in caplog.text
+    assert [d.score for d in unprepared.decide_batch(world.stream[:100])] == \
+        [d.score for d in engine.decide_batch(world.stream[:100])]
+
+
 def _retrained_model(artifacts: Path, stream: list[Message]) -> None:
     """Replace the model with another one (different boosting rounds): a new model version."""
     ruleset = load_rules(artifacts / "rules")
