@@ -215,8 +215,10 @@ def _prepare(state: OnlineState) -> None:
 def _collect() -> None:
     """One full garbage collection after a snapshot load. The load leaves hundreds of thousands
     of new objects for the collector; left to itself, it scanned them all in one of the first
-    decisions (~150 ms for a 1M-edge tenant). Done here it costs the load that, and the next
-    full collection waits for the heap to grow by a quarter."""
+    decisions (~150 ms for a 1M-edge tenant), and the next full collection now waits for the
+    heap to grow by a quarter. At :meth:`DecisionEngine.load` nothing is decided yet; after a
+    hot swap the collection holds the GIL like the one it replaces, so decisions on other
+    threads wait for it (and it also scans the old state if decisions in flight still hold it)."""
     gc.collect()
 
 
@@ -287,8 +289,8 @@ class DecisionEngine:
             raise GraphdetError(f"artifacts folder {root} does not exist")
         config = config or ServingConfig()
         engine = cls(root, _build(root, tenants=tenants, top_k=config.top_k), config)
+        _collect()  # (first: buffers it frees go back with the rest)
         pa.default_memory_pool().release_unused()  # the snapshot's load buffers (~40 MB on a 1M-edge tenant)
-        _collect()
         engine._tenants_override = tenants
         return engine
 

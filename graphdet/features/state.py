@@ -47,9 +47,10 @@ _LOW32 = (1 << 32) - 1
 _SMALL_ROWS = 256  # link_stats intersects Python sets up to this many snapshot neighbours, numpy beyond
 _LIVE_LOOP = 8  # on the numpy path, live neighbour sets up to this size are looked up one by one
 _HUB_ROW = 1024  # snapshot rows this long get a membership bitmap (link_stats probes it from the other side)
-_HUB_BYTES = 32 << 20  # the bitmaps of one adjacency, largest rows first, take at most this much
+_HUB_BYTES = 32 << 20  # one adjacency's bitmaps, largest rows first, take at most this (and its ids' bytes)
 _PROBE_MAX = 256  # link_stats probes a hub's bitmap from a side with at most this many neighbours
 _NO_IDS = np.zeros(0, dtype=np.int32)
+_NO_LIVE: frozenset[int] = frozenset()
 _MEMO_SIZE = 65_536  # domains whose internal-or-not answer a TenantState remembers
 
 
@@ -144,16 +145,18 @@ class _Adjacency:
 
     def index_hubs(self) -> None:
         """Membership bitmaps of the longest snapshot rows (at least :data:`_HUB_ROW` ids),
-        largest first, within :data:`_HUB_BYTES`: bit ``w`` of row ``i``'s bitmap says ``w`` is
-        a snapshot neighbour of ``i``. One bitmap is ``n_snap / 8`` bytes (16 KB for 130,000
+        largest first, within :data:`_HUB_BYTES` and the bytes of the adjacency's own ids (so
+        they never more than double it, per tenant): bit ``w`` of row ``i``'s bitmap says ``w``
+        is a snapshot neighbour of ``i``. One bitmap is ``n_snap / 8`` bytes (16 KB for 130,000
         nodes) and, as ``bytes``, nothing the garbage collector scans (a Python set of a
         75,000-id row would be ~4 MB of int objects)."""
         n = self.n_snap
         lengths = np.diff(self.ptr)
         rows = np.flatnonzero(lengths >= _HUB_ROW)
         size = (n + 7) // 8
+        budget = min(_HUB_BYTES, self.ids.nbytes)
         hubs: dict[int, bytes] = {}
-        for i in rows[np.argsort(-lengths[rows], kind="stable")].tolist()[: _HUB_BYTES // max(size, 1)]:
+        for i in rows[np.argsort(-lengths[rows], kind="stable")].tolist()[: budget // max(size, 1)]:
             mask = np.zeros(n, dtype=bool)
             mask[self.ids[self.ptr[i] : self.ptr[i + 1]]] = True
             hubs[i] = np.packbits(mask, bitorder="little").tobytes()
@@ -233,13 +236,11 @@ class _Adjacency:
         each of ``u``'s neighbours is looked up in the hub's bitmap and live set."""
         n = self.n_snap
         mine = self._ids[self._ptr[u] : self._ptr[u + 1]].tolist() if u < n else []
-        if lv:
-            common = [w for w in mine if bits[w >> 3] >> (w & 7) & 1 or w in lv]
-        else:
-            common = [w for w in mine if bits[w >> 3] >> (w & 7) & 1]
-        if lu:  # live ids may be past the snapshot, and so past the bitmap
-            common += [w for w in lu if (w < n and bits[w >> 3] >> (w & 7) & 1) or (lv is not None and w in lv)]
-        return self._adamic_adar(common)
+        if lu:
+            mine += lu
+        other = lv or _NO_LIVE
+        # (a live id may be past the snapshot, and so past the bitmap)
+        return self._adamic_adar([w for w in mine if (w < n and bits[w >> 3] >> (w & 7) & 1) or w in other])
 
     def _adamic_adar(self, common: Collection[int]) -> tuple[int, float]:
         """How many ``common`` neighbours, and the ``math.fsum`` of ``1 / log(degree)`` over them."""

@@ -59,10 +59,12 @@ class GNNIndex:
     """One tenant's GNN arrays with the row lookups serving needs."""
 
     def __init__(self, arrays: dict[str, np.ndarray], bias: float, n_addr: int, domains: list[str]) -> None:
-        self.src = arrays["src"]
-        self.dst = arrays["dst"]
-        self.emb = arrays["emb"]
-        self.corr = arrays["corr"]
+        # C order, always: a lone pair is computed from row slices and a batch from gathered
+        # (C-ordered) rows, which give the same bits only when the slices are C-contiguous too
+        self.src = np.ascontiguousarray(arrays["src"])
+        self.dst = np.ascontiguousarray(arrays["dst"])
+        self.emb = np.ascontiguousarray(arrays["emb"])
+        self.corr = np.ascontiguousarray(arrays["corr"])
         self.bias = float(bias)
         self.n_addr = n_addr
         self.domain_row = {d: n_addr + i for i, d in enumerate(domains)}
@@ -199,7 +201,8 @@ class GNNIndex:
     def _pair_values(self, src: np.ndarray, dst: np.ndarray, emb: np.ndarray,
                      corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_values` of the pairs whose rows are gathered in ``src`` .. ``corr`` (one pair
-        per row: each row's dot product is its own, so gathered copies and slices agree)."""
+        per row: each row's dot product is its own, so gathered copies and row slices of the
+        C-ordered arrays agree to the bit)."""
         logits = np.einsum("ij,ij->i", src, dst).astype(np.float64) + self.bias
         probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
         sims: np.ndarray = np.einsum("ij,ij->i", corr, emb).astype(np.float64)

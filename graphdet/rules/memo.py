@@ -18,6 +18,7 @@ context is not kept alive by its answers. Both dimensions are bounded: at most
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -30,32 +31,38 @@ _V = TypeVar("_V")
 class TableMemo(Generic[_K, _V]):
     """Answers per owner, each set valid for one table object (see the module docstring)."""
 
-    __slots__ = ("_max_entries", "_max_owners", "_owners")
+    __slots__ = ("_lock", "_max_entries", "_max_owners", "_owners")
 
     def __init__(self, *, max_owners: int, max_entries: int) -> None:
         self._max_owners = max_owners
         self._max_entries = max_entries
         self._owners: dict[Hashable, tuple[object, dict[_K, _V]]] = {}
+        # the memos are module-wide: engines, and an engine's reload thread preparing a new
+        # snapshot, ask at once (a single dict operation is atomic; evicting the oldest is not)
+        self._lock = threading.Lock()
 
     def answers(self, owner: Hashable, table: object) -> dict[_K, _V]:
         """The answers ``owner`` computed from ``table``: the same dict while ``owner`` asks
         with the very same table object, an empty one once it asks with another."""
-        kept = self._owners.get(owner)
-        if kept is not None and kept[0] is table:
-            answers = kept[1]
-            if len(answers) >= self._max_entries:
-                answers.clear()
+        with self._lock:
+            kept = self._owners.get(owner)
+            if kept is not None and kept[0] is table:
+                answers = kept[1]
+                if len(answers) >= self._max_entries:
+                    answers.clear()
+                return answers
+            if kept is None and len(self._owners) >= self._max_owners:
+                self._owners.pop(next(iter(self._owners)), None)  # the oldest owner
+            answers = {}
+            self._owners[owner] = (table, answers)
             return answers
-        if kept is None and len(self._owners) >= self._max_owners:
-            self._owners.pop(next(iter(self._owners)), None)  # the oldest owner
-        answers = {}
-        self._owners[owner] = (table, answers)
-        return answers
 
     def clear(self) -> None:
         """Forget every answer."""
-        self._owners.clear()
+        with self._lock:
+            self._owners.clear()
 
     def __len__(self) -> int:
         """Answers kept, all owners together."""
-        return sum(len(a) for _, a in self._owners.values())
+        with self._lock:
+            return sum(len(a) for _, a in self._owners.values())

@@ -3,8 +3,9 @@
 The reference below is the pre-issue-7 implementation in miniature: per-node Python sets and
 a pair dict, built from the same snapshot rows and updated by the same messages. Random small
 snapshots and message streams must give the same pair counts, degrees, neighbours, display-name
-answers and link statistics (Adamic-Adar to the bit); the numpy path for big rows is forced on
-the same examples by lowering its threshold.
+answers and link statistics (Adamic-Adar to the bit); the numpy path for big rows, and the probe
+of a hub's membership bitmap from a short row, are forced on the same examples by lowering
+their thresholds.
 """
 
 from __future__ import annotations

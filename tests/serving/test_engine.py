@@ -83,14 +83,25 @@ def test_single_and_batch_decisions_agree(world: World) -> None:
     assert [d.score for d in singles] == [d.score for d in batch]
 
 
-def test_a_loaded_snapshot_is_prepared_before_it_decides(world: World, monkeypatch: pytest.MonkeyPatch,
+def test_a_loaded_snapshot_is_prepared_before_it_decides(artifacts: Path, world: World,
+                                                         monkeypatch: pytest.MonkeyPatch,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    """Each tenant's name tables and look-alike references are built at load, not by its first
-    decision; a failure there is logged and only leaves them to the first decision."""
+    """Each tenant's name tables and look-alike references are built at load and at a hot swap
+    to another snapshot, not by its first decision; a failure there is logged and only leaves
+    them to the first decision."""
+    def prepared(engine: DecisionEngine) -> bool:
+        states = engine._bundle.state.tenants
+        assert len(states) == 2 and all(st.available for st in states.values())
+        return all(st._refs is not None and len(st._name_tables) == 2 for st in states.values())
+
+    engine = DecisionEngine.load(artifacts)
+    assert prepared(engine)
+    old = engine._bundle.state
+    version = (artifacts / "snapshot" / "current").read_text().strip()
+    shutil.copytree(artifacts / "snapshot" / version, artifacts / "snapshot" / f"{version}-again")
+    (artifacts / "snapshot" / "current").write_text(f"{version}-again\n")
+    assert engine.reload() is True and engine._bundle.state is not old and prepared(engine)
     engine = DecisionEngine.load(world.artifacts)
-    states = engine._bundle.state.tenants
-    assert len(states) == 2 and all(st.available for st in states.values())
-    assert all(st._refs is not None and len(st._name_tables) == 2 for st in states.values())
 
     def broken(ctx: object) -> None:
         raise RuntimeError("boom")
