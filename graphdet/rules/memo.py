@@ -38,19 +38,23 @@ class TableMemo(Generic[_K, _V]):
         self._max_entries = max_entries
         self._owners: dict[Hashable, tuple[object, dict[_K, _V]]] = {}
         # the memos are module-wide: engines, and an engine's reload thread preparing a new
-        # snapshot, ask at once (a single dict operation is atomic; evicting the oldest is not)
+        # snapshot, ask at once (a single dict operation is atomic; evicting the oldest is not,
+        # so adding an owner or a table takes the lock)
         self._lock = threading.Lock()
 
     def answers(self, owner: Hashable, table: object) -> dict[_K, _V]:
         """The answers ``owner`` computed from ``table``: the same dict while ``owner`` asks
         with the very same table object, an empty one once it asks with another."""
+        kept = self._owners.get(owner)
+        if kept is not None and kept[0] is table:  # the common case, one atomic read: no lock
+            answers = kept[1]
+            if len(answers) >= self._max_entries:
+                answers.clear()
+            return answers
         with self._lock:
             kept = self._owners.get(owner)
-            if kept is not None and kept[0] is table:
-                answers = kept[1]
-                if len(answers) >= self._max_entries:
-                    answers.clear()
-                return answers
+            if kept is not None and kept[0] is table:  # another thread just added it
+                return kept[1]
             if kept is None and len(self._owners) >= self._max_owners:
                 self._owners.pop(next(iter(self._owners)), None)  # the oldest owner
             answers = {}
