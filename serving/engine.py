@@ -14,6 +14,9 @@ new bundle when the artifacts changed (a rebuild published a new snapshot, train
 model, someone edited the rules) and swaps the reference; decisions in flight finish on the
 old one. Artifacts that do not load (broken rules), or that load more degraded than the
 running bundle (a model or snapshot published half-written), leave the running bundle in place.
+A new snapshot's tenants are prepared before the swap (name tables, name indexes, look-alike
+references) and the load's garbage is collected, so the first decisions after a load do not
+pay for either.
 
 **Degraded modes.** A missing or corrupt snapshot, GNN or model does not stop decisions:
 without a snapshot the tenants start cold (graph features unknown), without GNN arrays the

@@ -443,8 +443,9 @@ def prepare(ctx: TenantContext) -> None:
     """Build what the display-name and look-alike signals derive from ``ctx`` (its internal
     and executives' name tables, their indexes, its look-alike references) now, not in the
     first decision that needs them. For a tenant of 18,000 internal names and 8,600 domains
-    that decision took 60-70 ms, and a snapshot load or hot swap starts each tenant afresh;
-    the engine calls this for every tenant when it loads a snapshot."""
+    the first external sender paid ~45 ms for the name tables and index, and the first unknown
+    domain ~22 ms for the references; a snapshot load or hot swap starts each tenant afresh, and
+    the engine calls this for every tenant when it loads one."""
     if not ctx.available:
         return
     for execs_only in (False, True):
