@@ -21,6 +21,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _child import child_argv, child_env
+
 _CHILD = r"""
 import json, resource, sys, time
 from graphdet.graph import RebuildConfig, rebuild
@@ -102,8 +104,8 @@ def main() -> int:
             print(f"generated {generated} messages in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         messages = json.loads((log / "log.json").read_text())["messages"]
         snap = args.out / "snapshots" / str(n)
-        res = subprocess.run([sys.executable, "-c", _CHILD, str(log), str(snap)],
-                             capture_output=True, text=True, check=True)
+        res = subprocess.run(child_argv(_CHILD, str(log), str(snap)), capture_output=True, text=True, check=True,
+                             env=child_env())
         row = {"messages": messages, **json.loads(res.stdout.strip().splitlines()[-1])}
         (args.out / "snapshots").exists() and subprocess.run(["rm", "-rf", str(snap)], check=False)
         rows.append(row)

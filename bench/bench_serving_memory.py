@@ -55,6 +55,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from _child import child_argv, child_env
 
 TENANT = "meridianholdings"
 DOMAINS = ("meridianholdings.com", "meridian-hq.co.uk")
@@ -264,11 +265,7 @@ print(json.dumps({"messages": len(lat), "p50_us": q(lat, 0.5), "p90_us": q(lat, 
 
 
 def _child(code: str, *args: str) -> dict[str, Any]:
-    # the children import this bench's own checkout: `-P` keeps the current folder off sys.path
-    # (with plain `-c` it came first, so an A/B run from another checkout measured that one)
-    repo = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
-    res = subprocess.run([sys.executable, "-P", "-c", code, *args], capture_output=True, text=True, env=env)
+    res = subprocess.run(child_argv(code, *args), capture_output=True, text=True, env=child_env())
     if res.returncode != 0:
         raise SystemExit(f"child failed ({res.returncode}):\n{res.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from _child import child_argv, child_env
 
 _LOCAL = r"""
 import json, sys, time
@@ -86,7 +87,7 @@ print(json.dumps({"nodes": n, "edges": len(edges), "statistics_s": time.perf_cou
 
 def _run(args: list[str]) -> dict[str, Any]:
     """Run a child Python, sampling its process tree's memory; returns its JSON line + peak MB."""
-    proc = psutil.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = psutil.Popen(child_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     peak, loads = 0, []
     t = time.perf_counter()
     while proc.poll() is None:
