@@ -429,14 +429,19 @@ def _name_match_memo(v: MessageView, execs_only: bool) -> tuple[float, str]:
 
 def _name_index(ctx: TenantContext, execs_only: bool, table: NameTable) -> NameIndex | None:
     """The :class:`NameIndex` of a table of at least :data:`INDEXED_NAMES` names (None below):
-    one per context and table kind, a new table drops the old one."""
+    the context's own ``name_index`` when it has one (the live TenantState, which patches it
+    with its table), else one per context and table kind, a new table drops the old one."""
     if len(table[0]) < INDEXED_NAMES:
         return None
+    own = getattr(ctx, "name_index", None)
+    if own is not None:
+        index: NameIndex = own(execs_only, _MIN_NAME)
+        return index
     kept = _INDEX_MEMO.answers((id(ctx), execs_only), table)
-    index = kept.get(0)
-    if index is None:
-        index = kept[0] = NameIndex(table[0])
-    return index
+    found = kept.get(0)
+    if found is None:
+        found = kept[0] = NameIndex(table[0])
+    return found
 
 
 def prepare(ctx: TenantContext) -> None:

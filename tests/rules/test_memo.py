@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+from hypothesis import given, settings, strategies
 
+from graphdet.features import state as state_module
 from graphdet.features.state import TenantState
 from graphdet.rules import StaticContext, TenantContext, extract
 from graphdet.rules import extractors as ex
@@ -197,8 +199,8 @@ def test_live_tenant_state_replay_memo_equals_uncached(indexed_names: int, monke
         assert _signals(st, m) == _uncached(st, m), (i, name, addr, link)
         st.observe(m)
     assert len(ex._NAME_MEMO) > 0
-    # one index per (context, table kind), for the table the context hands over now
-    assert len(ex._INDEX_MEMO) == (2 if indexed_names == 1 else 0)
+    # the live state keeps (and patches) one index per table kind itself: none in the shared memo
+    assert len(st._name_indexes) == (2 if indexed_names == 1 else 0) and len(ex._INDEX_MEMO) == 0
 
 
 def test_acme_fixture_answers_match_across_repeats(acme_ctx: StaticContext) -> None:
@@ -227,11 +229,11 @@ def test_prepare_builds_what_the_first_message_would_and_changes_no_answer(monke
     prepared, twin = tenant(), tenant()
     ex.prepare(prepared)
     assert set(prepared._name_tables) == {(False, ex._MIN_NAME), (True, ex._MIN_NAME)}
-    assert prepared._refs == sorted(prepared.domain_first_us) and len(ex._INDEX_MEMO) == 2
+    assert prepared._refs == sorted(prepared.domain_first_us) and len(prepared._name_indexes) == 2
     refs = prepared._refs
     built: list[str] = []
-    index = ex.NameIndex
-    monkeypatch.setattr(ex, "NameIndex", lambda names: built.append("index") or index(names))
+    index = state_module.NameIndex
+    monkeypatch.setattr(state_module, "NameIndex", lambda names: built.append("index") or index(names))
     name_table = TenantState.name_table
     monkeypatch.setattr(TenantState, "name_table", lambda self, *a: (
         built.append("table") if a not in self._name_tables else None) or name_table(self, *a))
@@ -242,3 +244,36 @@ def test_prepare_builds_what_the_first_message_would_and_changes_no_answer(monke
         built.clear()
         assert _signals(prepared, m) == expected == _uncached(prepared, m), (name, addr, link)
         assert built == [] and prepared._refs is refs
+
+
+_PEOPLE = [("jane.doe@acme.com", "Jane Doe"), ("jd@acme.com", "Jane Doe"), ("mark.lee@acme.com", "Mark Lee"),
+           ("it@acme.com", "IT Service Desk"), ("it@acme.com", "Service Desk"), ("bo@acme.com", "Bo"),
+           ("robert.chen@acme.com", "Robert Chen"), ("robert.chen@acme.com", "Bob Chen"),
+           ("ann@acme.com", "Ann Baker"), ("x@evil.example", "Jane Doe")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=strategies.lists(strategies.tuples(strategies.sampled_from(_PEOPLE), strategies.booleans()),
+                               max_size=25))
+def test_patched_name_tables_and_indexes_equal_a_rebuild(stream: list[tuple[tuple[str, str], bool]]) -> None:
+    """The live state patches its name tables and their indexes as internal names and addresses
+    are added (asked after some messages, so several changes are patched at once): always what
+    a rebuild from its names gives, the names tuple kept when only addresses changed."""
+    tenant = TenantState("acme", executives=["jane.doe@acme.com", "robert.chen@acme.com"])
+    tenant.observe(_internal("Jane Doe", "jane.doe@acme.com"))  # acme.com is internal from here on
+    for (addr, name), ask in stream:
+        before = {k: tenant.name_table(*k) for k in tenant._name_tables}
+        tenant.observe(_internal(name, addr) if addr.endswith("@acme.com") else _msg(name, addr))
+        if not ask:
+            continue
+        for execs_only in (False, True):
+            names, addrs = tenant.name_table(execs_only, 4)
+            items = sorted((n, tuple(sorted(a))) for n, a in tenant.internal_names.items()
+                           if len(n) >= 4 and (not execs_only or any(x in tenant.executives for x in a)))
+            assert (names, addrs) == (tuple(n for n, _ in items), tuple(a for _, a in items))
+            old = before.get((execs_only, 4))
+            if old is not None and old[0] == names:
+                assert names is old[0]  # only addresses changed: the same names (and index) object
+            index, rebuilt = tenant.name_index(execs_only, 4), ex.NameIndex(names)
+            assert [index.lengths.tolist(), index.low.tolist(), index.high.tolist()] == \
+                [rebuilt.lengths.tolist(), rebuilt.low.tolist(), rebuilt.high.tolist()]

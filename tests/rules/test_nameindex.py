@@ -80,3 +80,14 @@ def test_a_large_table_answers_the_same_through_its_index() -> None:
     assert matched >= 4
     # most of the table is never scored
     assert len(index.candidates("anna k. smith", extractors.MIN_SIMILARITY)) < len(names) // 4
+
+
+@given(names=st.lists(_NAME, max_size=30), name=_NAME, at=st.integers(0, 30))
+def test_an_index_patched_name_by_name_equals_one_built_afresh(names: list[str], name: str, at: int) -> None:
+    i = min(at, len(names))
+    grown = NameIndex(names).inserted(i, name)
+    expected = NameIndex([*names[:i], name, *names[i:]])
+    for got, want in ((grown, expected), (grown.deleted(i), NameIndex(names))):
+        assert [got.lengths.tolist(), got.low.tolist(), got.high.tolist()] == \
+            [want.lengths.tolist(), want.low.tolist(), want.high.tolist()]
+    assert grown.candidates(name, 70.0).tolist() == expected.candidates(name, 70.0).tolist()
