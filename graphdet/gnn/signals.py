@@ -181,9 +181,8 @@ class GNNIndex:
         if len(todo) == 1:  # one message's one first contact: row slices (views), no index arrays
             key = todo[0]
             r, c = key >> 32, key & 0xFFFFFFFF
-            probs, sims = self._pair_values(self.src[r : r + 1], self.dst[c : c + 1], self.emb[r : r + 1],
-                                            self.corr[c : c + 1])
-            out[key] = probs.item(), sims.item()
+            out[key] = (self._plausibility(self.src[r : r + 1], self.dst[c : c + 1]).item(),
+                        self._similarity(self.emb[r : r + 1], self.corr[c : c + 1]).item())
         elif todo:
             rows = np.array([key >> 32 for key in todo], dtype=np.int64)
             cols = np.array([key & 0xFFFFFFFF for key in todo], dtype=np.int64)
@@ -195,18 +194,21 @@ class GNNIndex:
         return out
 
     def _values(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Plausibility and similarity of pairs (sender rows, recipient nodes), as float64."""
-        return self._pair_values(self.src[rows], self.dst[cols], self.emb[rows], self.corr[cols])
+        """Plausibility and similarity of pairs (sender rows, recipient nodes), as float64
+        (one pair of gathered arrays alive at a time: a load's edges are 65,536 rows a chunk)."""
+        return self._plausibility(self.src[rows], self.dst[cols]), self._similarity(self.emb[rows], self.corr[cols])
 
-    def _pair_values(self, src: np.ndarray, dst: np.ndarray, emb: np.ndarray,
-                     corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_values` of the pairs whose rows are gathered in ``src`` .. ``corr`` (one pair
-        per row: each row's dot product is its own, so gathered copies and row slices of the
-        C-ordered arrays agree to the bit)."""
+    # Each takes the pairs' rows gathered (one pair per row). Each row's dot product is its own,
+    # so gathered copies and row slices of the C-ordered arrays agree to the bit.
+    def _plausibility(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         logits = np.einsum("ij,ij->i", src, dst).astype(np.float64) + self.bias
         probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+        return probs
+
+    @staticmethod
+    def _similarity(emb: np.ndarray, corr: np.ndarray) -> np.ndarray:
         sims: np.ndarray = np.einsum("ij,ij->i", corr, emb).astype(np.float64)
-        return probs, sims
+        return sims
 
     def plausibility_batch(self, sender_rows: np.ndarray, recipient_nodes: np.ndarray) -> np.ndarray:
         logits = np.einsum("ij,ij->i", self.src[sender_rows], self.dst[recipient_nodes]) + self.bias
