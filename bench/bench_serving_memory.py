@@ -27,7 +27,8 @@
 7. ``decide()`` latency on the big tenant (``--latency`` messages one at a time, after 200 of
    warm-up, or half the stream when it is shorter, a fresh engine): p50 / p90 / p99 and CPU
    p50 / p99 in µs; and the engine's load time, its first decision and the slowest warm-up
-   decision (what a load or hot swap costs the decisions right after it).
+   decision (what a load or hot swap costs the decisions right after it), and three external
+   decisions each right after an internal sender used a display name never seen before.
 
 Prints one JSON object and writes it to OUT/serving_memory.json. The log, the snapshot and the
 model are kept under WORK (default OUT/serving_memory) and reused when the options match.
@@ -234,9 +235,10 @@ print(json.dumps(out))
 # where first-seen senders are searched against ~18,000 internal names and hubs have thousands
 # of correspondents (bench_serving.py measures the demo's small tenants)
 _LATENCY = r"""
-import json, sys, time
+import dataclasses, json, sys, time
 import pyarrow.parquet as pq
 from graphdet.messagelog import table_to_messages
+from graphdet.schema import Address, Direction
 from serving import DecisionEngine
 artifacts, stream, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 msgs = list(table_to_messages(pq.read_table(stream).slice(0, 200 + n)))
@@ -255,11 +257,23 @@ for m in msgs[warm:]:
     engine.decide(m)
     lat.append((time.perf_counter() - t) * 1e6)
     cpu.append((time.thread_time() - c) * 1e6)
+# an internal sender with a display name never seen (a new hire), then an external message:
+# the name tables change under the display-name search
+renamed = []
+inside = next((m for m in msgs if m.direction is Direction.INTERNAL), None)
+outside = [m for m in msgs[warm:] if m.direction is Direction.INBOUND][:3] if inside is not None else []
+for k, m in enumerate(outside):
+    engine.decide(dataclasses.replace(inside, message_id=f"<new-name-{k}@bench>",
+                                      from_=Address(inside.from_.addr, f"Bench Newhire{k} Example")))
+    t = time.perf_counter()
+    engine.decide(m)
+    renamed.append(round((time.perf_counter() - t) * 1e6, 1))
 lat.sort(); cpu.sort()
 q = lambda xs, f: round(xs[min(int(len(xs) * f), len(xs) - 1)], 1)
 print(json.dumps({"messages": len(lat), "p50_us": q(lat, 0.5), "p90_us": q(lat, 0.9), "p99_us": q(lat, 0.99),
                   "max_us": round(lat[-1], 1), "cpu_p50_us": q(cpu, 0.5), "cpu_p99_us": q(cpu, 0.99),
                   "load_s": round(load_s, 2), "first_decision_us": round(cold[0], 1) if cold else None,
+                  "after_new_internal_name_us": renamed,
                   "warm_up_max_us": round(max(cold), 1) if cold else None}))
 """
 
