@@ -15,9 +15,10 @@ value, which is always the value that cannot raise an alarm: ``sender_domain_new
 A context may also hand over its look-up tables: ``name_table(execs_only, min_length)`` (a
 :data:`NameTable`) and ``lookalike_references()`` (:data:`References`); StaticContext and the
 live TenantState do. The live TenantState also keeps the name table's
-:class:`~graphdet.rules.nameindex.NameIndex` (``name_index(execs_only, min_length)``), patched
-with the table when a name is added. The impersonation signals then compare against those, and remember
-their answers for as long as the context returns the same table object (see
+:class:`~graphdet.rules.nameindex.NameIndex`, patched with the table when a name is added:
+``name_index(execs_only, min_length)`` gives the two as one (table, index) pair. The
+impersonation signals then compare against those, and remember their answers for as long as
+the context returns the same table object (see
 :mod:`graphdet.rules.memo`): a context must hand over a new table object when a name
 changes, and its reference lists may only grow by appending while they stay the same object.
 """

@@ -435,13 +435,15 @@ def _name_index(ctx: TenantContext, execs_only: bool, table: NameTable) -> NameI
         return None
     own = getattr(ctx, "name_index", None)
     if own is not None:
-        index: NameIndex = own(execs_only, _MIN_NAME)
-        return index
+        current, index = own(execs_only, _MIN_NAME)
+        if current is table:  # (a caller holding an older table gets that table's index below)
+            found: NameIndex = index
+            return found
     kept = _INDEX_MEMO.answers((id(ctx), execs_only), table)
-    found = kept.get(0)
-    if found is None:
-        found = kept[0] = NameIndex(table[0])
-    return found
+    built = kept.get(0)
+    if built is None:
+        built = kept[0] = NameIndex(table[0])
+    return built
 
 
 def prepare(ctx: TenantContext) -> None:

@@ -73,21 +73,15 @@ class NameIndex:
         self.low, self.high = _words(counts)
         self._needs: dict[tuple[float, int], np.ndarray] = {}
 
-    def inserted(self, i: int, name: str) -> NameIndex:
-        """This index with ``name`` placed at position ``i`` of its table (a new index: the bits
-        of one name, not of the whole table again)."""
-        one = NameIndex([name])
-        return self._replaced(np.insert(self.lengths, i, one.lengths), np.insert(self.low, i, one.low),
-                              np.insert(self.high, i, one.high))
-
-    def deleted(self, i: int) -> NameIndex:
-        """This index without the name at position ``i`` of its table (a new index)."""
-        return self._replaced(np.delete(self.lengths, i), np.delete(self.low, i), np.delete(self.high, i))
-
-    @classmethod
-    def _replaced(cls, lengths: np.ndarray, low: np.ndarray, high: np.ndarray) -> NameIndex:
-        index = cls.__new__(cls)
-        index.lengths, index.low, index.high = lengths, low, high
+    def inserted(self, at: Sequence[int], names: Sequence[str]) -> NameIndex:
+        """This index with ``names[k]`` placed before position ``at[k]`` of its table (positions
+        in the table as it is, ascending, as :func:`numpy.insert` takes them): a new index, with
+        the bits of the new names only."""
+        new = NameIndex(names)
+        index = NameIndex.__new__(NameIndex)
+        index.lengths = np.insert(self.lengths, at, new.lengths)
+        index.low = np.insert(self.low, at, new.low)
+        index.high = np.insert(self.high, at, new.high)
         index._needs = {}  # (per name length: the old ones no longer line up)
         return index
 

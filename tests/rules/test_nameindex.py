@@ -3,6 +3,8 @@ cutoff, and the display-name match through it is the match of scoring every name
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,12 +84,17 @@ def test_a_large_table_answers_the_same_through_its_index() -> None:
     assert len(index.candidates("anna k. smith", extractors.MIN_SIMILARITY)) < len(names) // 4
 
 
-@given(names=st.lists(_NAME, max_size=30), name=_NAME, at=st.integers(0, 30))
-def test_an_index_patched_name_by_name_equals_one_built_afresh(names: list[str], name: str, at: int) -> None:
-    i = min(at, len(names))
-    grown = NameIndex(names).inserted(i, name)
-    expected = NameIndex([*names[:i], name, *names[i:]])
-    for got, want in ((grown, expected), (grown.deleted(i), NameIndex(names))):
-        assert [got.lengths.tolist(), got.low.tolist(), got.high.tolist()] == \
-            [want.lengths.tolist(), want.low.tolist(), want.high.tolist()]
-    assert grown.candidates(name, 70.0).tolist() == expected.candidates(name, 70.0).tolist()
+@given(names=st.lists(_NAME, max_size=30, unique=True), new=st.lists(_NAME, max_size=6, unique=True))
+def test_an_index_patched_with_new_names_equals_one_built_afresh(names: list[str], new: list[str]) -> None:
+    """Names merged into a sorted table at their places: the patched index is the index of the
+    merged table, bit for bit, and finds what it finds."""
+    table = sorted(names)
+    added = sorted(set(new) - set(table))
+    at = [bisect.bisect_left(table, name) for name in added]
+    patched = NameIndex(table).inserted(at, added)
+    merged = sorted([*table, *added])
+    expected = NameIndex(merged)
+    assert [patched.lengths.tolist(), patched.low.tolist(), patched.high.tolist()] == \
+        [expected.lengths.tolist(), expected.low.tolist(), expected.high.tolist()]
+    for key in added[:2]:
+        assert patched.candidates(key, 70.0).tolist() == expected.candidates(key, 70.0).tolist()
