@@ -241,7 +241,8 @@ from graphdet.messagelog import table_to_messages
 from graphdet.schema import Address, Direction
 from serving import DecisionEngine
 artifacts, stream, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-msgs = list(table_to_messages(pq.read_table(stream).slice(0, 200 + n)))
+kept = list(table_to_messages(pq.read_table(stream).slice(0, 200 + n + 100)))
+msgs, spare = kept[: 200 + n], kept[200 + n :]  # spare: messages not decided before the new names
 warm = min(200, len(msgs) // 2)  # a short stream: half of it warms up
 t = time.perf_counter()
 engine = DecisionEngine.load(artifacts)
@@ -261,7 +262,7 @@ for m in msgs[warm:]:
 # the name tables change under the display-name search
 renamed = []
 inside = next((m for m in msgs if m.direction is Direction.INTERNAL), None)
-outside = [m for m in msgs[warm:] if m.direction is Direction.INBOUND][:3] if inside is not None else []
+outside = [m for m in spare if m.direction is Direction.INBOUND][:3] if inside is not None else []
 for k, m in enumerate(outside):
     engine.decide(dataclasses.replace(inside, message_id=f"<new-name-{k}@bench>",
                                       from_=Address(inside.from_.addr, f"Bench Newhire{k} Example")))
