@@ -227,9 +227,7 @@ class _Adjacency:
         if lv:
             extra += _live_members(au, lv)
         if extra:
-            deg = self.deg
-            _grow_inv_log(max(deg[w] for w in extra))
-            terms += [_INV_LOG[deg[w]] for w in extra]
+            terms += self._inv_log_terms(extra)
         return len(both) + len(extra), math.fsum(terms)
 
     def _probe(self, u: int, lu: set[int] | None, lv: set[int] | None, bits: bytes) -> tuple[int, float]:
@@ -247,13 +245,16 @@ class _Adjacency:
         """How many ``common`` neighbours, and the ``math.fsum`` of ``1 / log(degree)`` over them."""
         if not common:
             return 0, 0.0
-        deg = self.deg  # a common neighbour has degree >= 2
+        return len(common), math.fsum(self._inv_log_terms(common))
+
+    def _inv_log_terms(self, nodes: Collection[int]) -> list[float]:
+        """``1 / log(degree)`` of each node (a common neighbour has degree >= 2), by table."""
+        deg = self.deg
         try:
-            terms = [_INV_LOG[deg[w]] for w in common]
+            return [_INV_LOG[deg[w]] for w in nodes]
         except IndexError:  # a degree past the table (a live neighbour made it grow)
-            _grow_inv_log(max(deg[w] for w in common))
-            terms = [_INV_LOG[deg[w]] for w in common]
-        return len(common), math.fsum(terms)
+            _grow_inv_log(max(deg[w] for w in nodes))
+            return [_INV_LOG[deg[w]] for w in nodes]
 
     def _inv_log_of(self, degrees: np.ndarray) -> np.ndarray:
         """``1.0 / math.log(k)`` for each degree ``k >= 2``: the floats computed one by one, by table."""
