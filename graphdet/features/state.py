@@ -403,7 +403,7 @@ class TenantState:
         self.known_registrable: set[str] = set()
         self._refs: list[str] | None = None  # look-alike reference domains and their skeletons
         self._ref_skeletons: list[str] = []
-        self._name_tables: dict[tuple[bool, int], tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {}
+        self._name_tables: dict[tuple[bool, int], NameTable] = {}
         self._name_pending: dict[tuple[bool, int], set[str]] = {}  # per table: internal names changed since
         self._name_indexes: dict[tuple[bool, int], NameIndex] = {}  # per table, built on first use
 
@@ -720,7 +720,7 @@ class TenantState:
     def tenant_domains(self) -> Collection[str]:
         return self.internal_domains
 
-    def name_table(self, execs_only: bool, min_length: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    def name_table(self, execs_only: bool, min_length: int) -> NameTable:
         """Internal display names (at least ``min_length`` long; with ``execs_only``, those an
         executive uses) in sorted order, and their sorted addresses: the same object until an
         internal name or address it holds is added, then a new table with the changes merged
